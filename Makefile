@@ -1,0 +1,58 @@
+# One entry point for people and for CI. `make run` does everything on the
+# embedded default data; `make test` runs every test with coverage.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNEL := modelship
+PARAMS ?= params.yaml
+REPORTS := reports
+PM := $(PY) -m papermill --kernel $(KERNEL) --cwd . -f $(PARAMS) --progress-bar
+
+export RAY_USAGE_STATS_ENABLED := 0
+export WHYLOGS_NO_ANALYTICS := True
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup run pipeline data-checks train evaluate promote rollback models test clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+setup: $(VENV)/.installed ## create .venv with the locked dependencies and the notebook kernel
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	$(PY) -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (modelship)" >/dev/null
+	touch $@
+
+run: pipeline ## set up, then run the whole pipeline on the embedded data
+
+pipeline: data-checks train evaluate ## the three notebooks in order
+
+data-checks: setup ## 01: validate the snapshot, split it, profile the training data
+	$(PM) notebooks/01_data_checks.ipynb $(REPORTS)/01_data_checks.ipynb
+
+train: setup ## 02: train and register a candidate model
+	$(PM) notebooks/02_train.ipynb $(REPORTS)/02_train.ipynb
+
+evaluate: setup ## 03: evaluate the candidate, apply the gate, promote or not
+	$(PM) notebooks/03_evaluate.ipynb $(REPORTS)/03_evaluate.ipynb
+
+models: setup ## list the registered model versions
+	$(PY) -m modelship models
+
+promote: setup ## make VERSION=v0002 the production model
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=v0002" >&2; exit 2; }
+	$(PY) -m modelship promote $(VERSION)
+
+rollback: setup ## return production to the version before it
+	$(PY) -m modelship rollback
+
+test: setup ## every test, with coverage (gate: 90%)
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+clean: ## remove generated data, models and reports (keeps .venv)
+	rm -rf data/processed models $(REPORTS)/*.ipynb $(REPORTS)/figures

@@ -1,0 +1,92 @@
+"""Reading the raw snapshot, checking it against its manifest, and splitting it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .contract import Contract
+from .registry import sha256_file
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot is missing or differs from its manifest."""
+
+
+def manifest_path_for(snapshot: Path) -> Path:
+    return snapshot.with_suffix(".manifest.json")
+
+
+def write_manifest(snapshot: Path, source: str, contract: Contract) -> Path:
+    frame = pd.read_csv(snapshot)
+    manifest = {
+        "file": snapshot.name,
+        "sha256": sha256_file(snapshot),
+        "rows": int(len(frame)),
+        "columns": list(frame.columns),
+        "contract": f"{contract.name} v{contract.version}",
+        "source": source,
+        "exported_at": datetime.now(timezone.utc).date().isoformat(),
+    }
+    path = manifest_path_for(snapshot)
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _dtypes(contract: Contract) -> dict[str, str]:
+    # Categories and the target are read as text; numbers are left to pandas so
+    # that a stray string in a numeric column shows up in the dtype check.
+    types = {f.name: "string" for f in contract.features if f.type == "category"}
+    types[contract.target.name] = "string"
+    return types
+
+
+def load_snapshot(snapshot: str | Path, manifest: str | Path | None, contract: Contract) -> pd.DataFrame:
+    """Read the snapshot after checking its sha256 and row count against the manifest."""
+    snapshot = Path(snapshot)
+    if not snapshot.exists():
+        raise SnapshotError(f"snapshot not found: {snapshot}")
+    if manifest is not None:
+        manifest = Path(manifest)
+        if not manifest.exists():
+            raise SnapshotError(f"manifest not found: {manifest} (the snapshot must ship with one)")
+        expected = json.loads(manifest.read_text(encoding="utf-8"))
+        actual = sha256_file(snapshot)
+        if actual != expected["sha256"]:
+            raise SnapshotError(f"snapshot {snapshot} does not match its manifest: sha256 "
+                                f"{actual[:12]}… != {expected['sha256'][:12]}…; restore the file "
+                                "from git or re-export it and update the manifest")
+    frame = pd.read_csv(snapshot, dtype=_dtypes(contract))
+    if manifest is not None and len(frame) != expected["rows"]:
+        raise SnapshotError(f"snapshot has {len(frame)} rows, manifest says {expected['rows']}")
+    return frame
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split(frame: pd.DataFrame, contract: Contract, test_size: float, seed: int) -> Split:
+    """Seeded split, stratified on the target; keeps the original row index."""
+    train, test = train_test_split(frame, test_size=test_size, random_state=seed,
+                                   stratify=frame[contract.target.name])
+    return Split(train=train.sort_index(), test=test.sort_index())
+
+
+def write_split(parts: Split, out_dir: str | Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out_dir / "train.csv", "test": out_dir / "test.csv"}
+    parts.train.to_csv(paths["train"], index_label="row")
+    parts.test.to_csv(paths["test"], index_label="row")
+    return paths
+
+
+def read_split_part(path: str | Path, contract: Contract) -> pd.DataFrame:
+    return pd.read_csv(path, index_col="row", dtype=_dtypes(contract))
