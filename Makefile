@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 KERNEL := modelship
 PARAMS ?= params.yaml
 REPORTS := reports
-PM := $(PY) -m papermill --kernel $(KERNEL) --cwd . -f $(PARAMS) --progress-bar
+PM := $(PY) -m papermill --kernel $(KERNEL) --cwd . -p params_file $(PARAMS) --progress-bar
 
 export RAY_USAGE_STATS_ENABLED := 0
 export WHYLOGS_NO_ANALYTICS := True

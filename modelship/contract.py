@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FEATURE_TYPES = ("float", "int", "category")
 
@@ -81,6 +84,16 @@ class Contract:
     def encode_target(self, labels: Any) -> Any:
         """1 for the positive class, 0 for the other (works on a pandas Series)."""
         return (labels == self.target.positive).astype(int)
+
+    def feature_table(self) -> "pd.DataFrame":
+        """The feature dictionary, as the docs and reports show it."""
+        import pandas as pd
+
+        return pd.DataFrame([{"feature": f.name, "type": f.type, "unit": f.unit or "-",
+                              "valid range": (f"[{f.min:g}, {f.max:g}]" if f.is_numeric and f.min is not None
+                                              and f.max is not None else ", ".join(f.categories) or "-"),
+                              "monotonic": f.monotonic or "-", "description": f.description}
+                             for f in self.features])
 
     def to_dict(self) -> dict[str, Any]:
         feats = []

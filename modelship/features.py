@@ -1,0 +1,28 @@
+"""Turning contract-shaped frames into the matrices the model reads."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contract import Contract
+
+
+def to_matrix(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """Features in contract order: float64 when all are numeric, else object (categories as str).
+
+    The model is fitted and served on plain arrays, so serving never has to
+    build a DataFrame per request.
+    """
+    cols = contract.feature_names
+    if not contract.categorical_features:
+        return frame[cols].to_numpy(dtype=np.float64)
+    out = np.empty((len(frame), len(cols)), dtype=object)
+    for j, feat in enumerate(contract.features):
+        col = frame[feat.name]
+        out[:, j] = col.astype(str).to_numpy() if feat.type == "category" else col.to_numpy(dtype=np.float64)
+    return out
+
+
+def target(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """1 for the positive class, 0 otherwise."""
+    return contract.encode_target(frame[contract.target.name]).to_numpy(dtype=np.int64)

@@ -1,0 +1,176 @@
+"""Building, cross-validating, fitting and registering a candidate model."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tqdm import tqdm  # plain text bar: readable in a terminal, a notebook and a log
+
+from . import __version__
+from .contract import Contract
+from .features import target, to_matrix
+from .registry import Registry
+
+MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+CALIBRATIONS = ("sigmoid", "isotonic", "none")
+OOF_FILE = "oof_predictions.csv"
+
+
+class TrainingError(ValueError):
+    """The training parameters do not describe a model this project can build."""
+
+
+def _classifier(params: dict[str, Any]) -> ClassifierMixin:
+    name, seed = params["model"], params["seed"]
+    if name == "logistic_regression":
+        return LogisticRegression(C=params["regularization_C"], max_iter=5000)
+    if name == "random_forest":
+        return RandomForestClassifier(n_estimators=300, min_samples_leaf=3, random_state=seed, n_jobs=1)
+    if name == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(max_depth=3, learning_rate=0.05, random_state=seed)
+    raise TrainingError(f"unknown model {name!r}: choose one of {MODELS}")
+
+
+def build_estimator(contract: Contract, params: dict[str, Any]) -> ClassifierMixin:
+    """Preprocessing from the contract, the classifier from params, calibrated if asked."""
+    if params["calibration"] not in CALIBRATIONS:
+        raise TrainingError(f"unknown calibration {params['calibration']!r}: choose one of {CALIBRATIONS}")
+    if contract.categorical_features:
+        idx = {f.name: i for i, f in enumerate(contract.features)}
+        cats = [f for f in contract.features if f.type == "category"]
+        prep = ColumnTransformer([
+            ("numeric", StandardScaler(), [idx[n] for n in contract.numeric_features]),
+            ("categories", OneHotEncoder(categories=[list(f.categories) for f in cats],
+                                         handle_unknown="ignore"), [idx[f.name] for f in cats]),
+        ])
+    else:
+        prep = StandardScaler()
+    model: ClassifierMixin = Pipeline([("prepare", prep), ("classify", _classifier(params))])
+    if params["calibration"] != "none":
+        folds = StratifiedKFold(n_splits=params["cv_folds"], shuffle=True, random_state=params["seed"])
+        model = CalibratedClassifierCV(model, method=params["calibration"], cv=folds)
+    return model
+
+
+@dataclass(frozen=True)
+class CVResult:
+    oof_proba: np.ndarray  # out-of-fold probability of the positive class, per training row
+    y: np.ndarray
+    folds: pd.DataFrame  # one row per fold: sizes, ROC AUC, Brier score
+
+    @property
+    def mean_roc_auc(self) -> float:
+        return float(self.folds.roc_auc.mean())
+
+
+def cross_validate(estimator: ClassifierMixin, X: np.ndarray, y: np.ndarray, folds: int, seed: int,
+                   progress: bool = True) -> CVResult:
+    """Stratified k-fold; keeps out-of-fold probabilities for threshold selection later."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    oof = np.full(len(y), np.nan)
+    rows = []
+    for k, (fit_idx, val_idx) in enumerate(tqdm(splitter.split(X, y), total=folds, desc="cross-validation",
+                                                  disable=not progress), start=1):
+        model = clone(estimator).fit(X[fit_idx], y[fit_idx])
+        oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
+        rows.append({"fold": k, "train_rows": len(fit_idx), "validation_rows": len(val_idx),
+                     "roc_auc": roc_auc_score(y[val_idx], oof[val_idx]),
+                     "brier": brier_score_loss(y[val_idx], oof[val_idx])})
+    return CVResult(oof_proba=oof, y=y, folds=pd.DataFrame(rows))
+
+
+def git_commit() -> str:
+    """The commit the code was run from, with '-dirty' when the tree has changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def library_versions() -> dict[str, str]:
+    import skops
+
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__, "skops": skops.__version__,
+            "modelship": __version__}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version: str
+    model: ClassifierMixin
+    cv: CVResult
+    metadata: dict[str, Any]
+
+
+def train_candidate(train: pd.DataFrame, contract: Contract, params: dict[str, Any], registry: Registry,
+                    data_sha256: str, extra_files: dict[str, Path] | None = None,
+                    progress: bool = True) -> TrainResult:
+    """Cross-validate, fit on the whole training split, and register the result as a candidate."""
+    X, y = to_matrix(train, contract), target(train, contract)
+    estimator = build_estimator(contract, params)
+    cv = cross_validate(estimator, X, y, params["cv_folds"], params["seed"], progress=progress)
+    model = clone(estimator).fit(X, y)
+    metadata = {
+        "data_sha256": data_sha256,
+        "train_rows": int(len(train)),
+        "features": contract.feature_names,
+        "contract": contract.to_dict(),
+        "positive_label": contract.target.positive,
+        "negative_label": contract.target.negative,
+        "params": {k: params[k] for k in ("seed", "model", "regularization_C", "calibration", "cv_folds",
+                                          "test_size")},
+        "cv": {"roc_auc_mean": cv.mean_roc_auc, "roc_auc_std": float(cv.folds.roc_auc.std()),
+               "brier_mean": float(cv.folds.brier.mean())},
+        "libraries": library_versions(),
+        "git_commit": git_commit(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        oof_path = Path(tmp) / OOF_FILE
+        pd.DataFrame({"row": train.index, "y": y, "oof_proba": cv.oof_proba}).to_csv(oof_path, index=False)
+        files = {OOF_FILE: oof_path, **(extra_files or {})}
+        version = registry.register(model, metadata, extra_files=files)
+    return TrainResult(version=version, model=model, cv=cv, metadata=registry.metadata(version))
+
+
+def read_oof(registry: Registry, version: str) -> pd.DataFrame:
+    return pd.read_csv(registry.version_dir(version) / OOF_FILE)
+
+
+def compare_settings(train: pd.DataFrame, contract: Contract, params: dict[str, Any],
+                     strengths: tuple[float, ...] = (0.03, 0.3, 3.0)) -> pd.DataFrame:
+    """Cross-validated ROC AUC and Brier score around the chosen settings, on the same folds."""
+    X, y = to_matrix(train, contract), target(train, contract)
+    grid = [{"regularization_C": c} for c in strengths] if params["model"] == "logistic_regression" else [{}]
+    rows = []
+    for setting in grid:
+        for calibration in ("none", "sigmoid"):
+            trial = {**params, **setting, "calibration": calibration}
+            cv = cross_validate(build_estimator(contract, trial), X, y, params["cv_folds"], params["seed"],
+                                progress=False)
+            rows.append({"model": params["model"], "C": trial["regularization_C"] if setting else None,
+                         "calibration": calibration, "roc_auc": cv.mean_roc_auc,
+                         "brier": float(cv.folds.brier.mean()),
+                         "chosen": trial["calibration"] == params["calibration"]
+                         and trial["regularization_C"] == params["regularization_C"]})
+    return pd.DataFrame(rows)
