@@ -150,15 +150,6 @@ class AuthStore:
             db.execute("DELETE FROM refresh_tokens WHERE exp < ?", (now,))
             _insert_refresh(db, record)
 
-    def get_refresh(self, jti: str) -> RefreshRecord | None:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT jti, family, sub, scopes, issued_at, exp, used_at, revoked_at "
-                "FROM refresh_tokens WHERE jti = ?",
-                (jti,),
-            ).fetchone()
-        return None if row is None else _refresh(row)
-
     def rotate_refresh(
         self, jti: str, sub: str, new_jti: str, allowed_scopes: tuple[str, ...], now: int
     ) -> RefreshRecord:

@@ -149,3 +149,22 @@ def test_verify_access_touches_neither_sqlite_nor_argon2(auth: AuthService, pair
 def test_two_services_on_one_state_dir_accept_each_others_tokens(make_auth, pair: TokenPair) -> None:
     replica = make_auth()
     assert replica.verify_access(pair.access_token).sub == "scorer"
+
+
+def test_token_pair_response_has_the_rfc_6749_fields(pair: TokenPair) -> None:
+    body = pair.as_response()
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 900)
+
+
+def test_auth_error_gives_its_response_headers_and_body(auth: AuthService) -> None:
+    with pytest.raises(AuthError) as err:
+        auth.principal_from_header(None)
+    assert err.value.headers == {"Cache-Control": "no-store", "WWW-Authenticate": 'Bearer realm="modelship"'}
+    assert err.value.as_response() == {"error": "invalid_request", "error_description": "a Bearer access token is required"}
+
+
+def test_400_error_has_no_challenge_header(auth: AuthService) -> None:
+    with pytest.raises(AuthError) as err:
+        auth.issue("implicit")
+    assert err.value.www_authenticate is None and "WWW-Authenticate" not in err.value.headers
