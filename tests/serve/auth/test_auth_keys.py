@@ -294,3 +294,14 @@ def test_running_replica_signs_with_a_key_rotated_elsewhere_within_seconds(
 def test_key_repr_never_shows_the_secret(auth: AuthService) -> None:
     key = auth._ring.active
     assert key.secret.hex() not in repr(key) and str(key.secret) not in repr(key)
+
+
+def test_dropping_keys_elsewhere_ends_a_replicas_cached_tokens_within_seconds(
+    make_auth, auth: AuthService, pair, clock
+) -> None:
+    replica = make_auth()
+    replica.verify_access(pair.access_token)  # cached by the replica
+    auth.rotate_keys(drop_previous=True)
+    clock.advance(replica.settings.key_reload_s)
+    with pytest.raises(AuthError):
+        replica.verify_access(pair.access_token)
