@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
 import stat
@@ -23,6 +24,8 @@ try:  # advisory file lock so that two operators cannot rotate at the same momen
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows; rotation there is single-process
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 KEY_BYTES = 64  # generated keys: twice the HS256 minimum, costs nothing
 FILE_FORMAT = 1
@@ -145,7 +148,12 @@ class KeyRing:
             return  # keep the keys we have rather than stop serving
         if stamp != self._file_stamp:
             with self._lock:
-                self._read_file()
+                try:
+                    self._read_file()
+                except AuthConfigError as exc:
+                    # A bad edit while running must not take the API down: keep serving with the
+                    # keys already loaded, and say so until the file is fixed.
+                    log.error("keeping the loaded signing keys: %s", exc)
 
     # -- rotation --------------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ class AuthService:
 
     def create_client(self, client_id: str, scopes: list[str], kind: str = "service") -> str:
         """Register a service client or a user; return its secret, which is never stored in clear."""
+        if isinstance(scopes, str):  # "predict,feedback" or "predict feedback": not a list of letters
+            scopes = scopes.replace(",", " ").split()
         if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
             raise AuthError.bad_request(
                 "invalid_request",

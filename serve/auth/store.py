@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,12 +71,13 @@ class AuthStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The database holds password hashes: create it owner-only before SQLite opens it,
+        # so that its -wal and -shm files, which SQLite gives the same mode, are private too.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         with self._connect() as db:
             # WAL lets readers proceed while another process writes; the mode is kept in the file.
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
-        with contextlib.suppress(OSError):
-            self.path.chmod(0o600)  # the database holds password hashes
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -5,6 +5,7 @@ Requirements: C9.1 (clients are created by an operator, secrets shown once), C9.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_module_runs_as_a_command_and_prints_the_secret_once(state_dir: Path) ->
         [sys.executable, "-m", "serve.auth", "create-client", "scorer", "--scopes", "predict",
          "--state-dir", str(state_dir)],
         capture_output=True, text=True, cwd=REPO, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # MODELSHIP_* were cleared by conftest
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.split()) == 1 and "will not be shown again" in result.stderr

@@ -175,3 +175,15 @@ def test_hash_made_with_weaker_parameters_is_upgraded_at_next_login(make_auth, a
 
 def test_sql_metacharacters_in_credentials_are_just_wrong_credentials(auth: AuthService, service_secret) -> None:
     invalid_client(lambda: auth.issue("client_credentials", client_id="scorer' OR '1'='1", client_secret="' OR 1=1 --"))
+
+
+def test_database_and_its_wal_file_are_private_while_in_use(auth: AuthService, service_secret: str) -> None:
+    with sqlite3.connect(auth.settings.db_path) as db:
+        db.execute("SELECT count(*) FROM principals").fetchone()
+        wal = auth.settings.db_path.with_name(auth.settings.db_path.name + "-wal")
+        assert wal.exists() and wal.stat().st_mode & 0o077 == 0
+
+
+def test_scopes_given_as_one_comma_separated_string_are_split(auth: AuthService) -> None:
+    auth.create_client("scorer", "predict,feedback")  # type: ignore[arg-type]
+    assert auth.list_clients()[0].scopes == ("predict", "feedback")

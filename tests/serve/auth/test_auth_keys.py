@@ -305,3 +305,12 @@ def test_dropping_keys_elsewhere_ends_a_replicas_cached_tokens_within_seconds(
     clock.advance(replica.settings.key_reload_s)
     with pytest.raises(AuthError):
         replica.verify_access(pair.access_token)
+
+
+def test_key_file_broken_while_running_keeps_the_loaded_keys_and_logs_it(
+    auth: AuthService, pair, clock, caplog
+) -> None:
+    auth.settings.keys_path.write_text("{ broken")
+    clock.advance(auth.settings.key_reload_s)
+    assert auth.verify_access(pair.access_token).sub == "scorer"
+    assert "keeping the loaded signing keys" in caplog.text
