@@ -85,12 +85,12 @@ class AuthService:
             raise AuthError.bad_request("invalid_request", f"kind must be one of: {', '.join(KINDS)}")
         wanted = [s.strip() for s in scopes if s.strip()]
         unknown = sorted(set(wanted) - set(SCOPES))
-        if not wanted or unknown:
+        if unknown:
             raise AuthError.bad_request(
-                "invalid_scope",
-                f"unknown scope {', '.join(unknown)}; " * bool(unknown)
-                + f"give at least one of: {', '.join(SCOPES)}",
+                "invalid_scope", f"unknown scope {', '.join(unknown)}: the scopes are {', '.join(SCOPES)}"
             )
+        if not wanted:
+            raise AuthError.bad_request("invalid_scope", f"give at least one scope among: {', '.join(SCOPES)}")
         secret = secrets.token_urlsafe(32)
         ordered = tuple(format_scopes(wanted).split())
         if not self._store.add_principal(client_id, kind, self._hasher.hash(secret), ordered, int(self._clock())):

@@ -71,6 +71,12 @@ class AuthSettings:
                 f"min_key_bytes is {self.min_key_bytes}; HS256 needs keys of at least 32 bytes "
                 "(RFC 7518, section 3.2)"
             )
+        if not self.realm or any(c in self.realm for c in '"\\') or not self.realm.isprintable():
+            # The realm is quoted in WWW-Authenticate; a quote would break the header.
+            raise AuthConfigError(
+                f"realm {self.realm!r} cannot be quoted in a WWW-Authenticate header: "
+                f"set {ENV_PREFIX}AUTH_REALM to printable text without quotes or backslashes"
+            )
         if self.cache_size < 0:
             raise AuthConfigError("cache_size must be 0 (no cache) or a positive number")
 

@@ -85,3 +85,9 @@ def test_settings_repr_hides_env_secrets(tmp_path: Path) -> None:
 
 def test_state_dir_given_as_a_string_becomes_a_path(tmp_path: Path) -> None:
     assert AuthSettings(state_dir=str(tmp_path)).state_dir == tmp_path  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("realm", ["", 'mo"del', "back\\slash", "new\nline"])
+def test_realm_that_would_break_the_challenge_header_is_refused(tmp_path: Path, realm: str) -> None:
+    with pytest.raises(AuthConfigError, match="WWW-Authenticate"):
+        AuthSettings(state_dir=tmp_path, realm=realm)
