@@ -1,0 +1,161 @@
+"""The Ray Serve application: an ingress deployment (the FastAPI app) and a model deployment.
+
+    client ─HTTP─► Ingress (auth, validation, limits, store) ─handle─► Model (@serve.batch)
+
+`build(args)` is the import path in serve/config.yaml; `args` are ServiceSettings. Serve's
+knobs (replicas, max_ongoing_requests, max_queued_requests, batching via user_config) are
+set in the config file, not here.
+
+Version switches: each model replica follows the registry's production pointer (checked
+every `poll_interval_s`, or at once when the admin endpoint calls `refresh`) and swaps the
+model in place, so no replica restarts and no request fails. `user_config.pinned_version`
+overrides the pointer through Serve's reconfigure (`serve deploy` with a new value).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from modelship.contract import load_contract
+from modelship.registry import Registry
+from serve.api import Service, create_api
+from serve.auth import AuthService, AuthSettings
+from serve.model import ModelHolder, ModelUnavailable, Scores, card_of
+from serve.ratelimit import TokenBuckets
+from serve.settings import ServiceSettings
+from serve.store import Store
+
+log = logging.getLogger("ray.serve")
+
+DEFAULT_BATCH = {"max_batch_size": 32, "batch_wait_timeout_s": 0.0}
+
+
+@serve.deployment(name="Model")
+class ModelDeployment:
+    """Holds the production model, verified, and scores batches of rows."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = ServiceSettings.model_validate(settings)
+        self.holder = ModelHolder(self.settings.registry_path)  # raises on a tampered file: replica fails
+        self.poll_interval_s = 1.0
+        self._poller: asyncio.Task[None] | None = None
+
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """Serve calls this at start and whenever user_config changes (no restart).
+
+        async so that it runs on the replica's event loop, where the poller task lives."""
+        config = {**DEFAULT_BATCH, "poll_interval_s": 1.0, "pinned_version": None, **(config or {})}
+        self.predict.set_max_batch_size(int(config["max_batch_size"]))
+        self.predict.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+        self.poll_interval_s = float(config["poll_interval_s"])
+        if config["pinned_version"] != self.holder.pinned_version:
+            self.holder.pinned_version = config["pinned_version"]
+            await asyncio.to_thread(self.holder.sync)
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._follow_registry())
+
+    async def _follow_registry(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                await asyncio.to_thread(self.holder.sync)
+            except Exception:  # never let the follower die; the next tick retries
+                log.exception("registry sync failed")
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
+    async def predict(self, batches: list[np.ndarray]) -> list[Scores]:
+        if len(batches) == 1:
+            return [self.holder.predict(batches[0])]
+        sizes = [len(b) for b in batches]
+        scores = self.holder.predict(np.concatenate(batches))
+        out, start = [], 0
+        for n in sizes:
+            out.append(Scores(scores.version, scores.threshold, scores.probabilities[start:start + n]))
+            start += n
+        return out
+
+    async def card(self) -> dict[str, Any]:
+        return card_of(self.holder.current)
+
+    async def refresh(self) -> str:
+        return await asyncio.to_thread(self.holder.sync)
+
+    async def version(self) -> str:
+        return self.holder.current.version
+
+    def check_health(self) -> None:
+        if self.holder.current is None:
+            raise RuntimeError("no model loaded")
+
+
+class HandleBackend:
+    """The Backend protocol over a handle to the model deployment."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return await getattr(self.handle, method).remote(*args)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # replica died, backpressure (max_queued_requests), ...
+            log.warning("model call %s failed: %s", method, type(exc).__name__)
+            raise ModelUnavailable(type(exc).__name__) from None
+
+    async def predict(self, rows: np.ndarray) -> Scores:
+        return await self._call("predict", rows)
+
+    async def card(self) -> dict[str, Any]:
+        return await self._call("card")
+
+    async def refresh(self) -> str:
+        return await self._call("refresh")
+
+    async def ready(self) -> bool:
+        return bool(await self._call("version"))
+
+
+@serve.deployment(name="Ingress")
+@serve.ingress()
+class Ingress:
+    """Authentication, validation, limits and the prediction store, in front of the model."""
+
+    async def __init__(self, model: DeploymentHandle, settings: dict[str, Any]) -> None:
+        self.settings = ServiceSettings.model_validate(settings)
+        self.contract = load_contract(self.settings.contract_path)
+        auth = AuthService(AuthSettings.from_env(self.settings.state_path))  # refuses default/short keys
+        self.store = Store(self.settings.db_path)
+        self.service = Service(auth=auth, backend=HandleBackend(model), store=self.store,
+                               registry=Registry(self.settings.registry_path), requests=TokenBuckets(),
+                               rows=TokenBuckets(), token_attempts=TokenBuckets())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_predictions())
+
+    async def _flush_predictions(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prediction_flush_s)
+            try:
+                await asyncio.to_thread(self.store.flush)
+            except Exception:  # disk full or locked: keep the rows and retry at the next tick
+                log.exception("prediction flush failed")
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_api(self.settings, self.contract, self.service)
+
+    def __del__(self) -> None:
+        try:
+            self.store.close()
+        except Exception:
+            pass
+
+
+def build(args: dict[str, Any]) -> Any:
+    """The application: the ingress bound to the model deployment, both given the same settings."""
+    settings = ServiceSettings.model_validate(args or {})
+    plain = settings.model_dump()
+    return Ingress.bind(ModelDeployment.bind(plain), plain)

@@ -1,0 +1,118 @@
+"""ASGI middleware in front of every route: body size limit, security headers, CORS allowlist.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a copy per
+request on the hot path.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from serve.problems import PROBLEM_BASE, PROBLEM_JSON
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    # The API serves JSON only: nothing may be loaded from, or framed into, a page.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+NO_STORE = (b"cache-control", b"no-store")
+CORS_METHODS = b"GET, POST"
+CORS_HEADERS = b"authorization, content-type"
+
+
+def _problem(status: int, kind: str, title: str, detail: str, path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"type": PROBLEM_BASE + kind, "title": title, "status": status,
+                       "detail": detail, "instance": path}).encode()
+    return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())], body
+
+
+class Guard:
+    def __init__(self, app: Any, max_body_bytes: int, cors_origins: list[str]) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.origins = {o.encode() for o in cors_origins}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin")
+        allowed_origin = origin if origin is not None and origin in self.origins else None
+        extra = list(SECURITY_HEADERS)
+        # Tokens, predictions and model data must not sit in shared or browser caches.
+        if path.startswith("/v1/"):
+            extra.append(NO_STORE)
+        if allowed_origin is not None:
+            extra += [(b"access-control-allow-origin", allowed_origin), (b"vary", b"Origin")]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in extra if k not in present]
+            await send(message)
+
+        if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
+            await self._preflight(scope, send_with_headers, allowed_origin is not None)
+            return
+
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await self._too_large(path, send_with_headers)
+            return
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            # Read the body here, bounded, so a chunked upload cannot exceed the limit either.
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await self._too_large(path, send_with_headers)
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    async def _too_large(self, path: str, send: Any) -> None:
+        headers, body = _problem(413, "payload-too-large", "Content Too Large",
+                                 f"the request body exceeds {self.max_body} bytes; send fewer records per request",
+                                 path)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _preflight(self, scope: Scope, send: Any, allowed: bool) -> None:
+        if not allowed:
+            headers, body = _problem(403, "cors-origin-refused", "Forbidden",
+                                     "this origin is not allowed to call the API from a browser",
+                                     scope.get("path", ""))
+            await send({"type": "http.response.start", "status": 403, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": [
+            (b"access-control-allow-methods", CORS_METHODS),
+            (b"access-control-allow-headers", CORS_HEADERS),
+            (b"access-control-max-age", b"600")]})
+        await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,125 @@
+"""The served model, without Ray: load the production version, verify it, follow the registry.
+
+The Ray deployment (serve/app.py) wraps a ModelHolder; so does LocalBackend, which the
+OpenAPI export and unit tests use. A version switch loads the new model beside the old one
+and then swaps one reference, so a request in flight finishes on the version it started with.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from modelship.registry import IntegrityError, LoadedModel, Registry, RegistryError
+
+log = logging.getLogger("modelship.model")
+
+
+class ModelUnavailable(Exception):
+    """No model replica could answer in time (restarting, overloaded or refusing to load)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    version: str
+    threshold: float
+    probabilities: list[float]
+
+
+class Backend(Protocol):
+    """What the API needs from the model, wherever it runs."""
+
+    async def predict(self, rows: np.ndarray) -> Scores: ...
+    async def card(self) -> dict[str, Any]: ...
+    async def refresh(self) -> str: ...
+    async def ready(self) -> bool: ...
+
+
+def card_of(loaded: LoadedModel) -> dict[str, Any]:
+    """The metadata a client may see: no paths, no parameters of the training run."""
+    meta = loaded.metadata
+    metrics = {k: float(v) for k, v in (meta.get("metrics") or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        "version": loaded.version,
+        "created_at": meta.get("created_at"),
+        "threshold": float(meta["threshold"]),
+        "positive_label": meta["positive_label"],
+        "negative_label": meta["negative_label"],
+        "metrics": metrics,
+        "data_sha256": meta.get("data_sha256"),
+        "model_sha256": meta["model_sha256"],
+        "features": list(meta["features"]),
+        "contract": meta.get("contract") or {},
+    }
+
+
+class ModelHolder:
+    """The current model of a registry, swapped atomically when production changes."""
+
+    def __init__(self, registry_root: Path, pinned_version: str | None = None) -> None:
+        self.registry = Registry(registry_root)
+        self.pinned_version = pinned_version
+        # Refuses to start on a missing or tampered model (IntegrityError says which and how to fix).
+        self.current: LoadedModel = self._load(self._wanted())
+        self._failed: str | None = None
+
+    def _wanted(self) -> str:
+        if self.pinned_version:
+            return self.pinned_version
+        version = self.registry.production()
+        if version is None:
+            raise RegistryError(f"no production model in the registry ({self.registry.root.name}): "
+                                "run `make run`, or `make promote VERSION=...`")
+        return version
+
+    def _load(self, version: str) -> LoadedModel:
+        loaded = self.registry.load(version)  # verifies the checksum before unpickling anything
+        log.info("model %s loaded (threshold %.3f)", version, loaded.threshold)
+        return loaded
+
+    def sync(self) -> str:
+        """Load the wanted version if it changed; keep serving the old one if it cannot be loaded."""
+        try:
+            wanted = self._wanted()
+        except (RegistryError, OSError, ValueError) as exc:
+            log.error("cannot read the production pointer, keeping %s: %s", self.current.version, exc)
+            return self.current.version
+        if wanted == self.current.version or wanted == self._failed:
+            return self.current.version
+        try:
+            self.current = self._load(wanted)
+            self._failed = None
+        except (IntegrityError, RegistryError) as exc:
+            # Refuse the switch, not the service: the previous version keeps answering.
+            self._failed = wanted
+            log.error("refusing to switch to %s, still serving %s: %s", wanted, self.current.version, exc)
+        return self.current.version
+
+    def predict(self, rows: np.ndarray) -> Scores:
+        loaded = self.current  # one read: the whole batch is scored by one version
+        probabilities = loaded.model.predict_proba(rows)[:, 1]
+        return Scores(loaded.version, loaded.threshold, probabilities.tolist())
+
+
+class LocalBackend:
+    """The model in this process: for the OpenAPI export, unit tests and notebooks."""
+
+    def __init__(self, holder: ModelHolder) -> None:
+        self.holder = holder
+
+    async def predict(self, rows: np.ndarray) -> Scores:
+        return self.holder.predict(rows)
+
+    async def card(self) -> dict[str, Any]:
+        return card_of(self.holder.current)
+
+    async def refresh(self) -> str:
+        return await asyncio.to_thread(self.holder.sync)
+
+    async def ready(self) -> bool:
+        return True

@@ -1,0 +1,163 @@
+"""Request and response models. The record schema is generated from the data contract.
+
+Nothing here restates the feature list: `record_model(contract)` turns each contract feature
+into a strict, bounded pydantic field, so the OpenAPI document shows the same names, ranges,
+units and descriptions as contracts/*.yaml.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from modelship.contract import Contract
+
+DECISION_SUPPORT = ("Decision support only: this prediction supports, and does not replace, "
+                    "the diagnosis of a pathologist.")
+ID_PATTERN = r"^[0-9a-f]{32}$"
+VERSION_PATTERN = r"^v[0-9]{4,}$"
+
+
+def _feature_field(feature: Any) -> tuple[Any, Any]:
+    extra = {"x-unit": feature.unit} if feature.unit else None
+    if feature.type == "category":
+        choices = Literal[tuple(feature.categories)]  # type: ignore[valid-type]
+        return choices, Field(description=feature.description, json_schema_extra=extra)
+    py_type = int if feature.type == "int" else float
+    return py_type, Field(ge=feature.min, le=feature.max, description=feature.description,
+                          allow_inf_nan=False, json_schema_extra=extra)
+
+
+def record_model(contract: Contract) -> type[BaseModel]:
+    """One case: every contract feature, required, strictly typed, within its bounds, nothing else."""
+    fields = {f.name: _feature_field(f) for f in contract.features}
+    doc = f"One case of {contract.title or contract.name}: {len(fields)} features from the data contract."
+    # strict: `true` or "1.5" is not a number; extra="forbid": an unknown field is an error.
+    config = ConfigDict(strict=True, extra="forbid", title="Record")
+    model = create_model("Record", __config__=config, __doc__=doc, **fields)  # type: ignore[call-overload]
+    return model
+
+
+def predict_models(contract: Contract, max_rows: int) -> tuple[type[BaseModel], Any]:
+    """The request body of POST /v1/predict and the label type, for this contract and batch cap."""
+    record = record_model(contract)
+    # Literal, not Enum: strict mode accepts a JSON string for a Literal, never for an Enum.
+    labels = Literal[tuple(contract.target.classes)]  # type: ignore[valid-type]
+    request = create_model(
+        "PredictRequest",
+        __config__=ConfigDict(strict=True, extra="forbid"),
+        __doc__=f"One to {max_rows} cases to score.",
+        records=(list[record], Field(min_length=1, max_length=max_rows,  # type: ignore[valid-type]
+                                     description=f"The cases to score, at most {max_rows}.")),
+    )
+    return request, labels
+
+
+class Prediction(BaseModel):
+    prediction_id: str = Field(pattern=ID_PATTERN, description="Keep it to read the prediction back "
+                                                               "or to send the confirmed diagnosis.")
+    label: str = Field(description="The predicted class: the positive class when probability >= threshold.")
+    probability: float = Field(ge=0, le=1, description="Estimated probability of the positive class.")
+    threshold: float = Field(ge=0, le=1, description="The decision threshold of the model version.")
+    model_version: str = Field(pattern=VERSION_PATTERN)
+
+
+class PredictResponse(BaseModel):
+    model_version: str = Field(pattern=VERSION_PATTERN, description="The model version that scored every record.")
+    positive_label: str = Field(description="The class `probability` refers to.")
+    predictions: list[Prediction]
+    notice: str = Field(default=DECISION_SUPPORT)
+
+
+class StoredPrediction(Prediction):
+    created_at: str = Field(description="When the prediction was made (UTC, ISO 8601).")
+    features: dict[str, Any] = Field(description="The record as it was scored.")
+    feedback_label: str | None = Field(default=None, description="The confirmed label, once sent.")
+    notice: str = Field(default=DECISION_SUPPORT)
+
+
+class FeedbackResponse(BaseModel):
+    prediction_id: str = Field(pattern=ID_PATTERN)
+    label: str
+    recorded_at: str = Field(description="When the feedback was stored (UTC, ISO 8601).")
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749, section 5.1."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Lifetime of the access token, in seconds.")
+    refresh_token: str
+    scope: str = Field(description="The granted scopes, space-separated.")
+
+
+class TokenRequest(BaseModel):
+    """The token endpoint's parameters (RFC 6749). Sent as a form (standard) or as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["client_credentials", "password", "refresh_token"]
+    client_id: str | None = Field(default=None, max_length=64)
+    client_secret: str | None = Field(default=None, max_length=256)
+    username: str | None = Field(default=None, max_length=64)
+    password: str | None = Field(default=None, max_length=256)
+    scope: str | None = Field(default=None, max_length=200)
+    refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class RevokeRequest(BaseModel):
+    """RFC 7009: the token to revoke (a refresh token; its whole family is revoked)."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=4096)
+    token_type_hint: Literal["refresh_token", "access_token"] | None = None
+
+
+class RevokeResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelCard(BaseModel):
+    version: str = Field(pattern=VERSION_PATTERN)
+    created_at: str | None = None
+    threshold: float
+    positive_label: str
+    negative_label: str
+    metrics: dict[str, float] = Field(description="Evaluation metrics of this version (roc_auc, recall, ...).")
+    data_sha256: str | None = Field(default=None, description="Hash of the training data snapshot.")
+    model_sha256: str = Field(description="Checksum of the model file, verified before loading.")
+    features: list[str] = Field(description="Feature order the model expects.")
+    contract: dict[str, Any] = Field(description="The data contract the model was trained on.")
+    notice: str = DECISION_SUPPORT
+
+
+class AdminAction(str, enum.Enum):
+    activate = "activate"
+    rollback = "rollback"
+
+
+class AdminModelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: AdminAction = Field(description="`activate` a registered version, or `rollback` to the previous one.")
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN, max_length=16,
+                                description="Required for `activate`.")
+    reason: str = Field(default="", max_length=500, description="Kept in the registry's audit history.")
+
+
+class AdminModelResponse(BaseModel):
+    action: AdminAction
+    production_version: str
+    previous_version: str | None
+    actor: str = Field(description="The `sub` of the token that asked.")
+    served_version: str | None = Field(description="The version a model replica reported after the switch; "
+                                                   "other replicas follow within `poll_interval_s`.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready"]

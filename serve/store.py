@@ -1,0 +1,148 @@
+"""The prediction and feedback store: one SQLite file in WAL mode, shared by ingress replicas.
+
+Durability differs on purpose (docs/api.qmd, "Durability"):
+- feedback is written with synchronous=FULL and committed before the API answers 2xx: a
+  confirmed diagnosis is rare, costly to obtain, and what live accuracy is computed from;
+- predictions are buffered in memory and written in batches (synchronous=NORMAL) by a
+  background task: one fsync per prediction would cap throughput at the disk's fsync rate.
+  A crash loses at most the last flush interval of predictions (`prediction_flush_s`).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    label TEXT NOT NULL,
+    probability REAL NOT NULL,
+    threshold REAL NOT NULL,
+    features TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_created ON predictions(created_at);
+CREATE TABLE IF NOT EXISTS feedback (
+    prediction_id TEXT PRIMARY KEY REFERENCES predictions(id),
+    client_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    id: str
+    client_id: str
+    created_at: str
+    model_version: str
+    label: str
+    probability: float
+    threshold: float
+    features: str  # JSON, in contract order
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["features"] = json.loads(self.features)
+        return d
+
+
+class FeedbackExists(Exception):
+    """Feedback for this prediction was already recorded (it is never overwritten)."""
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # Two connections so each keeps its own synchronous level.
+        self._fast = _connect(path, "NORMAL")
+        self._durable = _connect(path, "FULL")
+        self._fast.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._pending: dict[str, PredictionRow] = {}
+
+    # -- predictions (buffered) ----------------------------------------------------------
+    def add_predictions(self, rows: list[PredictionRow]) -> None:
+        """Queue rows for the next flush; readers of this process see them at once."""
+        with self._lock:
+            for row in rows:
+                self._pending[row.id] = row
+
+    def flush(self) -> int:
+        """Write the queued predictions in one transaction; return how many."""
+        with self._lock:
+            if not self._pending:
+                return 0
+            batch = list(self._pending.values())
+            try:
+                self._fast.execute("BEGIN")
+                self._fast.executemany(
+                    "INSERT OR IGNORE INTO predictions VALUES (?,?,?,?,?,?,?,?)",
+                    [(r.id, r.client_id, r.created_at, r.model_version, r.label, r.probability,
+                      r.threshold, r.features) for r in batch])
+                self._fast.execute("COMMIT")
+            except BaseException:
+                self._fast.execute("ROLLBACK")
+                raise  # rows stay pending and are retried at the next flush
+            for r in batch:
+                self._pending.pop(r.id, None)
+            return len(batch)
+
+    def get_prediction(self, prediction_id: str) -> tuple[PredictionRow, str | None] | None:
+        """The prediction and its feedback label, if any."""
+        with self._lock:
+            pending = self._pending.get(prediction_id)
+            if pending is not None:
+                return pending, None
+            row = self._fast.execute(
+                "SELECT p.*, f.label FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.id "
+                "WHERE p.id = ?", (prediction_id,)).fetchone()
+        if row is None:
+            return None
+        return PredictionRow(*row[:8]), row[8]
+
+    # -- feedback (durable) --------------------------------------------------------------
+    def add_feedback(self, prediction_id: str, client_id: str, label: str) -> str:
+        """Store the confirmed label durably (committed, fsynced) and return its timestamp."""
+        self.flush()  # the prediction may still be in the buffer: the foreign key needs it
+        recorded_at = utcnow()
+        with self._lock:
+            try:
+                self._durable.execute(
+                    "INSERT INTO feedback (prediction_id, client_id, label, recorded_at) VALUES (?,?,?,?)",
+                    (prediction_id, client_id, label, recorded_at))
+            except sqlite3.IntegrityError:
+                raise FeedbackExists(prediction_id) from None
+        return recorded_at
+
+    def feedback_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._fast.execute("SELECT prediction_id FROM feedback")}
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._fast.close()
+            self._durable.close()

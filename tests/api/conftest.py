@@ -1,0 +1,222 @@
+"""One real Ray Serve instance for the whole API test session (C9.5, C9.6).
+
+The session starts the service the project's way (`python -m serve run`, under strace so
+that test_no_egress can read every connect() made while it started), against a registry and
+a client database built in tmp dirs, and stops it at the end, checking that no Ray process
+it started is left behind.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import yaml
+
+from serve.auth import AuthService, AuthSettings
+from tests.api.builders import CLIENTS, ROOT, build_registry, sample_records
+
+STRACE = "/usr/bin/strace"
+START_TIMEOUT_S = 180
+APP = "modelship"
+ALLOWED_ORIGIN = "http://app.modelship.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    """The running service and what the tests know about it."""
+
+    base_url: str
+    process: subprocess.Popen
+    launcher_pid: int
+    registry_root: Path
+    state_dir: Path
+    db_path: Path
+    strace_log: Path | None
+    ray_dir: Path
+    secrets: dict[str, str]
+    config_path: Path
+    dashboard_port: int
+    tokens: dict[str, str] = field(default_factory=dict)
+    seen_pids: dict[int, float] = field(default_factory=dict)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+
+    def token(self, client_id: str) -> str:
+        """A cached access token for one of the session's clients."""
+        if client_id not in self.tokens:
+            r = httpx.post(self.base_url + "/v1/auth/token", timeout=30, data={
+                "grant_type": "client_credentials", "client_id": client_id,
+                "client_secret": self.secrets[client_id]})
+            assert r.status_code == 200, r.text
+            self.tokens[client_id] = r.json()["access_token"]
+        return self.tokens[client_id]
+
+    def headers(self, client_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(client_id)}"}
+
+    def ray_processes(self) -> list[psutil.Process]:
+        """Every live process this session's launcher started (directly or not)."""
+        try:
+            root = psutil.Process(self.launcher_pid)
+            procs = root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            procs = []
+        for p in procs:
+            try:
+                self.seen_pids[p.pid] = p.create_time()
+            except psutil.NoSuchProcess:
+                pass
+        return procs
+
+    def replica_pids(self, deployment: str) -> list[int]:
+        out = []
+        for p in self.ray_processes():
+            try:
+                if p.name().startswith("ray::ServeRepli") or "ServeReplica" in " ".join(p.cmdline()):
+                    if f"ServeReplica:{APP}:{deployment}" in " ".join(p.cmdline()):
+                        out.append(p.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def wait_ready(self, timeout_s: float) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.process.returncode}; see {self.ray_dir}")
+            try:
+                if httpx.get(self.base_url + "/health/ready", timeout=5).status_code == 200:
+                    return time.monotonic() - start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the service was not ready after {timeout_s} s; see logs in {self.ray_dir}")
+
+
+def write_config(path: Path, *, port: int, registry: Path, state_dir: Path, data_dir: Path) -> None:
+    """The project's serve/config.yaml with this session's paths, port and small limits."""
+    config = yaml.safe_load((ROOT / "serve" / "config.yaml").read_text(encoding="utf-8"))
+    config["http_options"]["port"] = port
+    app = next(a for a in config["applications"] if a["name"] == APP)
+    app["args"].update(
+        registry=str(registry), state_dir=str(state_dir), data_dir=str(data_dir),
+        cors_origins=[ALLOWED_ORIGIN],
+        clients={"limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
+                 "quota": {"row_quota": {"limit": 5, "window_s": 3600}}},
+    )
+    for dep in app["deployments"]:
+        if dep["name"] == "Model":
+            dep["user_config"]["poll_interval_s"] = 0.5
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("api")
+    registry_root = base / "registry"
+    registry = build_registry(registry_root, versions=3)
+    # v0003 exists but its file is tampered with: promoting it must be refused (API10).
+    model_file = registry.version_dir("v0003") / "model.skops"
+    model_file.write_bytes(model_file.read_bytes() + b"tampered")
+
+    state_dir = base / "state"
+    auth = AuthService(AuthSettings.from_env(state_dir))
+    secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
+    secrets["pathologist"] = auth.create_client("pathologist", ["predict", "feedback"], kind="user")
+
+    port = free_port()
+    dashboard_port = free_port()
+    config_path = base / "serve.yaml"
+    data_dir = base / "data"
+    write_config(config_path, port=port, registry=registry_root, state_dir=state_dir, data_dir=data_dir)
+    # A short path: Ray's Unix sockets live below it and must fit in 107 characters.
+    ray_dir = Path(tmp_path_factory.getbasetemp()) / "ray"
+    strace_log = base / "connect.strace" if os.path.exists(STRACE) else None
+    cmd = [sys.executable, "-m", "serve", "run", "--config", str(config_path), "--ray-dir", str(ray_dir),
+           "--dashboard-port", str(dashboard_port)]
+    if strace_log:
+        # Only connect() stops the tracee (seccomp-bpf filter), so the service runs at full speed.
+        cmd = [STRACE, "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-e", "signal=none",
+               "-o", str(strace_log)] + cmd
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log_file = open(base / "serve.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    launcher_pid = proc.pid
+    if strace_log:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kids = psutil.Process(proc.pid).children()
+            if kids:
+                launcher_pid = kids[0].pid
+                break
+            time.sleep(0.05)
+    s = Served(base_url=f"http://127.0.0.1:{port}", process=proc, launcher_pid=launcher_pid,
+               registry_root=registry_root, state_dir=state_dir, db_path=data_dir / "api.sqlite3",
+               strace_log=strace_log, ray_dir=ray_dir, secrets=secrets, config_path=config_path,
+               dashboard_port=dashboard_port)
+    try:
+        s.startup_s = s.wait_ready(START_TIMEOUT_S)  # type: ignore[attr-defined]
+        s.ray_processes()
+        yield s
+    finally:
+        s.ray_processes()
+        os.kill(launcher_pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log_file.close()
+        # Anything this session started and that outlived the launcher is ended here, by pid.
+        time.sleep(1)
+        left = []
+        for pid, created in s.seen_pids.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created:
+                    left.append(p)
+                    p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if left:
+            print(f"\nwarning: {len(left)} Ray processes outlived the launcher and were killed", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def api(served: Served) -> Iterator[httpx.Client]:
+    with served.client() as c:
+        yield c
+
+
+@pytest.fixture
+def records():
+    return sample_records
+
+
+def problem_of(response: httpx.Response, status: int) -> dict:
+    """Assert an RFC 9457 problem document with this status; return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    for key in ("type", "title", "status", "detail", "instance"):
+        assert key in body, body
+    assert body["status"] == status
+    assert "Traceback" not in response.text
+    return body
