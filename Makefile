@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
-	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --config-settings editable_mode=compat -e .
 	$(PY) -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (modelship)" >/dev/null
 	touch $@
 

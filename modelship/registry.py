@@ -246,15 +246,15 @@ class Registry:
     def load(self, version: str) -> LoadedModel:
         meta = self.verify(version)
         path = self.version_dir(version) / meta.get("model_file", MODEL_FILE)
-        untrusted = sio.get_untrusted_types(file=path)
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:  # not a skops archive, though it matched its checksum
+            raise IntegrityError(f"model file for {version} cannot be read: {exc}") from None
         foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
         if foreign:
             raise IntegrityError(f"model file for {version} holds types this project does not "
                                  f"trust: {foreign}")
-        try:
-            model = sio.load(path, trusted=untrusted)
-        except Exception as exc:  # a corrupt archive that still matched its checksum
-            raise IntegrityError(f"model file for {version} cannot be read: {exc}") from None
+        model = sio.load(path, trusted=untrusted)
         return LoadedModel(version=version, model=model, metadata=meta)
 
     def load_production(self) -> LoadedModel:

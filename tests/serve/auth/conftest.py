@@ -14,10 +14,6 @@ from serve.auth import AuthService, AuthSettings, TokenPair
 T0 = 1_800_000_000  # a fixed "now" (2027-01-15), so that no test depends on the wall clock
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requirement(*ids): the REQUIREMENTS.md criteria a test module demonstrates")
-
-
 class Clock:
     """Time that moves only when a test says so."""
 
