@@ -53,6 +53,7 @@ from serve.store import FeedbackExists, PredictionRow, Store, utcnow
 log = logging.getLogger("modelship.api")
 API_VERSION = "1.0.0"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+GRANT_TYPES = ("client_credentials", "password", "refresh_token")
 
 
 @dataclass
@@ -210,6 +211,9 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
         if basic is not None:
             params.setdefault("client_id", basic[0])
             params.setdefault("client_secret", basic[1])
+        if params.get("grant_type") and params["grant_type"] not in GRANT_TYPES:
+            raise _oauth_error(400, "unsupported_grant_type",
+                               f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
         req = validated(TokenRequest, params)
         who = req.client_id or req.username or "-"
         lim = settings.token_rate_limit

@@ -51,6 +51,10 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
         "MODELSHIP_ROOT": str(root),
         "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p),
     }
+    # Direct ingress drains an ingress replica for 30 s by default before stopping it, so that
+    # a load balancer stops sending it traffic; with none in front, Ctrl-C would hang that long.
+    env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = os.environ.get(
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
     if throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     os.environ.update(env)

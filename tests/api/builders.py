@@ -32,6 +32,8 @@ CLIENTS: dict[str, list[str]] = {
     "limited": ["predict"],
     "quota": ["predict"],
     "loader": ["predict", "feedback"],
+    "fuzzer": ["predict", "feedback", "monitor"],
+    "switcher": ["predict"],
 }
 
 

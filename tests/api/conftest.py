@@ -119,7 +119,10 @@ def write_config(path: Path, *, port: int, registry: Path, state_dir: Path, data
         registry=str(registry), state_dir=str(state_dir), data_dir=str(data_dir),
         cors_origins=[ALLOWED_ORIGIN],
         clients={"limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
-                 "quota": {"row_quota": {"limit": 5, "window_s": 3600}}},
+                 "quota": {"row_quota": {"limit": 5, "window_s": 3600}},
+                 "fuzzer": {"rate_limit": {"limit": 100000, "window_s": 60}},
+                 "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
+                 "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}},
     )
     for dep in app["deployments"]:
         if dep["name"] == "Model":
