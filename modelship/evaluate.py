@@ -10,7 +10,12 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import (brier_score_loss, confusion_matrix, f1_score, precision_score, recall_score,
                              roc_auc_score)
 
-from .contract import Contract
+from .contract import Contract, Feature
+
+
+def _bounds(feat: Feature) -> tuple[float, float]:
+    """The contract's valid range, open-ended where it sets none."""
+    return (-np.inf if feat.min is None else feat.min, np.inf if feat.max is None else feat.max)
 
 
 def choose_threshold(y_true: np.ndarray, proba: np.ndarray, target_recall: float) -> float:
@@ -70,14 +75,13 @@ def invariance_to_noise(model: Any, X: np.ndarray, contract: Contract, threshold
                         noise_scale: float, max_flip_rate: float, seed: int) -> BehaviourResult:
     """Tiny measurement noise (a share of each feature's std) must rarely change a decision."""
     rng = np.random.default_rng(seed)
-    numeric = [i for i, f in enumerate(contract.features) if f.is_numeric]
     noisy = X.copy()
-    block = X[:, numeric].astype(np.float64)
-    block = block + rng.normal(0.0, 1.0, block.shape) * block.std(axis=0) * noise_scale
-    for j, feat in zip(numeric, [contract.features[i] for i in numeric]):
-        col = block[:, numeric.index(j)]
-        noisy[:, j] = np.clip(col, feat.min if feat.min is not None else -np.inf,
-                              feat.max if feat.max is not None else np.inf)
+    for j, feat in enumerate(contract.features):
+        if not feat.is_numeric:
+            continue
+        col = X[:, j].astype(np.float64)
+        jitter = rng.normal(0.0, col.std() * noise_scale, len(col))
+        noisy[:, j] = np.clip(col + jitter, *_bounds(feat))
     before = model.predict_proba(X)[:, 1] >= threshold
     after = model.predict_proba(noisy)[:, 1] >= threshold
     flips = float(np.mean(before != after))
@@ -100,8 +104,7 @@ def monotonic_direction(model: Any, X: np.ndarray, contract: Contract, tolerance
         for k in range(steps):
             shifted = X.copy()
             value = col + sign * span * k / (steps - 1)
-            shifted[:, j] = np.clip(value, feat.min if feat.min is not None else -np.inf,
-                                    feat.max if feat.max is not None else np.inf)
+            shifted[:, j] = np.clip(value, *_bounds(feat))
             probs.append(model.predict_proba(shifted)[:, 1])
         worst_drop = float(np.max(np.maximum(0.0, -np.diff(np.vstack(probs), axis=0))))
         results.append(BehaviourResult(
