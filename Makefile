@@ -56,3 +56,15 @@ test: setup ## every test, with coverage (gate: 90%)
 
 clean: ## remove generated data, models and reports (keeps .venv)
 	rm -rf data/processed models $(REPORTS)/*.ipynb $(REPORTS)/figures
+
+# --- benchmark ---------------------------------------------------------------
+# `make bench`: the Serve app against bare uvicorn and the in-process floor (docs/performance.qmd).
+# Builds its own registry, client and config in var/bench/ (never models/ or .secrets/), serves
+# on 127.0.0.1 only, stops every process it started, and writes reports/bench.md.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: setup ## benchmark POST /v1/predict: Ray Serve vs uvicorn (writes reports/bench.md)
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) -m bench.run $(BENCH_ARGS)
+# --- end of benchmark --------------------------------------------------------

@@ -1,0 +1,284 @@
+"""`make bench`: the service against bare uvicorn and the in-process floor, side by side.
+
+    python -m bench.run [--seconds 6] [--reps 1] [--variant default] [--out reports/bench.md]
+
+(a) the Ray Serve app as `make serve` starts it (the project's launcher, so direct ingress and
+the no-egress environment are the real ones), (b) the same FastAPI app (`create_api`) under
+bare uvicorn with 2 workers and the model in process, (c) `predict_proba` alone. (a) and (b)
+run at the same time and are measured in turn, cell by cell, so machine noise hits both.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import servers, workspace, wrk
+from bench.workspace import ROOT
+
+CONCURRENCY = (1, 8, 32, 64)
+# A run whose throughput falls below this share of the best at a lower concurrency has collapsed.
+COLLAPSE_SHARE = 0.5
+MAX_ERROR_RATE = 0.01
+P99_LIMIT_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One server, one payload, one concurrency: the mean of its repetitions."""
+
+    rps: float
+    rows_per_s: float
+    p50_ms: float
+    p99_ms: float
+    error_rate: float
+
+
+def summarise(results: list[wrk.WrkResult], rows: int) -> Cell:
+    # Throughput and p50: mean of the repetitions; p99: the worst, so a bad run is not averaged away.
+    rps = statistics.fmean(r.rps for r in results)
+    return Cell(rps, rps * rows, statistics.fmean(r.p50_ms for r in results), max(r.p99_ms for r in results),
+                sum(r.errors for r in results) / max(1, sum(r.requests for r in results)))
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+@dataclass(frozen=True)
+class Floor:
+    rows: int
+    per_call_us: float
+    p99_us: float
+
+    @property
+    def calls_per_s(self) -> float:
+        return 1e6 / self.per_call_us
+
+
+def measure_floor(ws: workspace.Workspace, rows: int, seconds: float = 1.0) -> Floor:
+    """predict_proba on the same rows, in this process: what no server can beat."""
+    from serve.model import ModelHolder
+
+    holder = ModelHolder(ws.registry)
+    X = workspace.sample_rows(ws.contract, rows)
+    model = holder.current.model
+    for _ in range(50):
+        model.predict_proba(X)
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter_ns()
+        model.predict_proba(X)
+        times.append(time.perf_counter_ns() - t0)
+    times.sort()
+    return Floor(rows, statistics.median(times) / 1e3, times[int(len(times) * 0.99)] / 1e3)
+
+
+# -- report --------------------------------------------------------------------------------
+
+def fmt(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def table(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_list: list[int],
+          concurrency: list[int], floors: dict[int, Floor]) -> str:
+    a, b = names
+    head = ("| rows | c | (a) req/s | (b) req/s | a/b | (a) rows/s | (b) rows/s | (a) p50 ms | (b) p50 ms "
+            "| p50 a/b | (a) p99 ms | (b) p99 ms | p99 a/b | errors a / b |")
+    lines = [head, "|" + "---:|" * 14]
+    for rows in rows_list:
+        for c in concurrency:
+            x, y = cells[(a, rows, c)], cells[(b, rows, c)]
+            lines.append(
+                f"| {rows} | {c} | {fmt(x.rps)} | {fmt(y.rps)} | {ratio(x.rps, y.rps):.2f} | {fmt(x.rows_per_s)} "
+                f"| {fmt(y.rows_per_s)} | {x.p50_ms:.2f} | {y.p50_ms:.2f} | {ratio(x.p50_ms, y.p50_ms):.2f} "
+                f"| {x.p99_ms:.1f} | {y.p99_ms:.1f} | {ratio(x.p99_ms, y.p99_ms):.2f} "
+                f"| {x.error_rate:.1%} / {y.error_rate:.1%} |")
+        f = floors.get(rows)
+        if f:
+            lines.append(f"| {rows} | (c) | {fmt(f.calls_per_s)} | | | {fmt(f.calls_per_s * rows)} | | "
+                         f"{f.per_call_us / 1e3:.3f} | | | {f.p99_us / 1e3:.3f} | | | |")
+    return "\n".join(lines)
+
+
+def targets(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_list: list[int],
+            concurrency: list[int]) -> list[tuple[str, bool, str]]:
+    a, b = names
+    out: list[tuple[str, bool, str]] = []
+
+    def have(rows: int, c: int) -> bool:
+        return (a, rows, c) in cells and (b, rows, c) in cells
+
+    if have(1, 32):
+        r = ratio(cells[(a, 1, 32)].rps, cells[(b, 1, 32)].rps)
+        out.append(("1-row throughput at c=32 >= 1.0x uvicorn", r >= 1.0, f"{r:.2f}x"))
+    if have(100, 32):
+        r = ratio(cells[(a, 100, 32)].rows_per_s, cells[(b, 100, 32)].rows_per_s)
+        out.append(("100-row rows/s at c=32 >= 1.0x uvicorn", r >= 1.0, f"{r:.2f}x"))
+    if have(1, 1):
+        r = ratio(cells[(a, 1, 1)].p50_ms, cells[(b, 1, 1)].p50_ms)
+        out.append(("1-row p50 at c=1 within 2x uvicorn's", r <= 2.0, f"{r:.2f}x"))
+    for rows in rows_list:
+        if (a, rows, 8) in cells:
+            p99 = cells[(a, rows, 8)].p99_ms
+            out.append((f"{rows}-row p99 at c=8 < {P99_LIMIT_MS:g} ms", p99 < P99_LIMIT_MS, f"{p99:.1f} ms"))
+    for rows in rows_list:
+        runs = [(c, cells[(a, rows, c)]) for c in concurrency if (a, rows, c) in cells]
+        worst, detail = True, []
+        best_so_far = 0.0
+        for c, cell in runs:
+            if cell.error_rate > MAX_ERROR_RATE or (best_so_far and cell.rps < COLLAPSE_SHARE * best_so_far):
+                worst = False
+                detail.append(f"c={c}: {cell.rps:,.0f} req/s, {cell.error_rate:.1%} errors")
+            best_so_far = max(best_so_far, cell.rps)
+        top = max(c for c, _ in runs) if runs else 0
+        out.append((f"{rows}-row: no collapse up to c={top} (req/s >= {COLLAPSE_SHARE:.0%} of the best at "
+                    f"lower c, errors <= {MAX_ERROR_RATE:.0%})", worst, "; ".join(detail) or "ok"))
+    return out
+
+
+# -- driver --------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from bench.variants import VARIANTS
+
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=6.0, help="measured seconds per cell")
+    p.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before each cell")
+    p.add_argument("--reps", type=int, default=1, help="repetitions per cell (a, b, a, b, ...)")
+    p.add_argument("--rows", default="1,100", help="records per request, comma-separated")
+    p.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)))
+    p.add_argument("--variant", default="default", choices=sorted(VARIANTS), help="the Serve deployment (a)")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn workers of (b)")
+    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    p.add_argument("--port", type=int, default=18000, help="(a)'s port, or the next free one")
+    p.add_argument("--baseline-port", type=int, default=18100)
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.md")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    p.add_argument("--hold", type=float, default=0.0,
+                   help="keep the servers up this many seconds after the table (to attach a profiler)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.variants import VARIANTS
+
+    args = parse_args(argv)
+    rows_list = [int(x) for x in args.rows.split(",")]
+    concurrency = [int(x) for x in args.concurrency.split(",")]
+    variant = VARIANTS[args.variant]
+    started = time.monotonic()
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    ws = workspace.build(args.workdir)
+    workspace.issue_token(ws)
+    port, bport = servers.free_port(args.port), servers.free_port(args.baseline_port)
+    serve_cfg = workspace.write_serve_config(
+        ws, ws.root / f"serve-{variant.name}.yaml", port=port, import_path=variant.import_path,
+        deployments=variant.deployments, access_log=variant.access_log)
+    base_cfg = workspace.write_serve_config(ws, ws.root / "baseline.yaml", port=bport, data_dir="baseline-data")
+    floors = {rows: measure_floor(ws, rows) for rows in rows_list}
+
+    names = (f"Ray Serve ({variant.name})", f"uvicorn x{args.workers}")
+    running: list[servers.Server] = []
+    cells: dict[tuple[str, int, int], Cell] = {}
+    try:
+        print(f"bench: starting {names[0]} on :{port} and {names[1]} on :{bport}", flush=True)
+        a = servers.start_serve(serve_cfg, port, ws.root / "logs" / f"serve-{variant.name}.log",
+                                throughput_optimized=variant.throughput_optimized, extra_env=variant.env)
+        running.append(a)
+        b = servers.start_baseline(base_cfg, bport, ws.root / "logs" / "baseline.log", args.workers)
+        running.append(b)
+        ready_a, ready_b = a.wait_ready(240), b.wait_ready(60)
+        print(f"bench: ready after {ready_a:.0f} s (Serve) and {ready_b:.0f} s (uvicorn)", flush=True)
+        pairs = [(names[0], a), (names[1], b)]
+        for rows in rows_list:
+            body = ws.body_path(rows)
+            for c in concurrency:
+                results: dict[str, list[wrk.WrkResult]] = {n: [] for n, _ in pairs}
+                for _ in range(args.reps):
+                    for name, server in pairs:
+                        url = server.base_url + "/v1/predict"
+                        if args.warmup > 0:
+                            wrk.run(url, body, ws.token_path(), connections=c, seconds=args.warmup)
+                        results[name].append(wrk.run(url, body, ws.token_path(), connections=c,
+                                                     seconds=args.seconds))
+                for name, rs in results.items():
+                    cells[(name, rows, c)] = summarise(rs, rows)
+                x, y = cells[(names[0], rows, c)], cells[(names[1], rows, c)]
+                print(f"  rows={rows:<3} c={c:<2}  (a) {x.rps:8,.0f} req/s p50 {x.p50_ms:6.2f} ms p99 "
+                      f"{x.p99_ms:7.1f} ms | (b) {y.rps:8,.0f} req/s p50 {y.p50_ms:6.2f} ms p99 {y.p99_ms:7.1f} ms"
+                      f" | a/b {ratio(x.rps, y.rps):.2f}", flush=True)
+            for s in running:
+                s.track()
+        if args.hold > 0:
+            print(f"bench: holding the servers for {args.hold:.0f} s; Serve replicas: "
+                  f"{a.pids_named('ServeReplica')}; uvicorn: {b.process.pid}", flush=True)
+            time.sleep(args.hold)
+    except KeyboardInterrupt:
+        print("bench: interrupted; stopping the servers", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for s in reversed(running):
+            killed = s.stop()
+            if killed:
+                print(f"bench: {s.name} left {len(killed)} processes; killed by pid", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    checks = targets(cells, names, rows_list, concurrency)
+    elapsed = time.monotonic() - started
+    report = render(names, variant, cells, rows_list, concurrency, floors, checks, args, elapsed)
+    print("\n" + report, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report + "\n", encoding="utf-8")
+    print(f"bench: wrote {os.path.relpath(args.out, ROOT)} ({elapsed:.0f} s)")
+    # A missed target is a finding, not a broken benchmark: only --strict turns it into a failure.
+    return 1 if args.strict and not all(ok for _, ok, _ in checks) else 0
+
+
+def render(names: tuple[str, str], variant: Any, cells: dict[tuple[str, int, int], Cell], rows_list: list[int],
+           concurrency: list[int], floors: dict[int, Floor], checks: list[tuple[str, bool, str]],
+           args: argparse.Namespace, elapsed: float) -> str:
+    import ray
+
+    load = os.getloadavg()
+    lines = [
+        "# Benchmark: POST /v1/predict",
+        "",
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, Ray {ray.__version__}; load average before the table "
+        f"{load[0]:.2f}. wrk, 1 thread, {args.seconds:g} s per cell after {args.warmup:g} s warm-up, "
+        f"{args.reps} repetition(s), (a) and (b) in turn.",
+        "",
+        f"- (a) {names[0]}: {variant.summary}",
+        f"- (b) {names[1]}: the same FastAPI app (`create_api`), model in process",
+        "- (c) `predict_proba` alone on the same rows, one call at a time (p50 column: median per call)",
+        "",
+        table(cells, names, rows_list, concurrency, floors),
+        "",
+        ": Requests per second, rows per second and latency of (a) and (b), with their ratio; (c) is the floor "
+        "{#tbl-bench}",
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})" for what, ok, detail in checks]
+    lines += ["", f"Whole run: {elapsed:.0f} s."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Variants of the Serve deployment that the benchmark can run instead of serve/config.yaml as is.
+
+Each variant is the project's config plus changes: environment variables for Ray, launcher
+flags, per-deployment overrides, or another application (`build_single`: the same FastAPI
+ingress with the model in the ingress replica, one deployment instead of two).
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from modelship.contract import load_contract
+from modelship.registry import Registry
+from serve.api import Service, create_api
+from serve.auth import AuthService, AuthSettings
+from serve.model import ModelHolder, Scores
+from serve.ratelimit import TokenBuckets
+from serve.settings import ServiceSettings
+from serve.store import Store
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    summary: str
+    env: dict[str, str] = field(default_factory=dict)
+    throughput_optimized: bool = True
+    import_path: str = "serve.app:build"
+    deployments: dict[str, Any] = field(default_factory=dict)
+    access_log: bool | None = None
+
+
+class BatchedLocalBackend:
+    """The Backend protocol on the model held in this replica, scored in micro-batches."""
+
+    def __init__(self, holder: ModelHolder) -> None:
+        self.holder = holder
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
+    async def _score(self, batches: list[np.ndarray]) -> list[Scores]:
+        if len(batches) == 1:
+            return [self.holder.predict(batches[0])]
+        scores = self.holder.predict(np.concatenate(batches))
+        out, start = [], 0
+        for b in batches:
+            out.append(Scores(scores.version, scores.threshold, scores.probabilities[start:start + len(b)]))
+            start += len(b)
+        return out
+
+    async def predict(self, rows: np.ndarray) -> Scores:
+        return await self._score(rows)
+
+    async def card(self) -> dict[str, Any]:
+        from serve.model import card_of
+        return card_of(self.holder.current)
+
+    async def refresh(self) -> str:
+        return await asyncio.to_thread(self.holder.sync)
+
+    async def ready(self) -> bool:
+        return True
+
+
+class DirectLocalBackend(BatchedLocalBackend):
+    """The same, one predict_proba call per request (no batching)."""
+
+    async def predict(self, rows: np.ndarray) -> Scores:
+        return self.holder.predict(rows)
+
+
+@serve.deployment(name="Single")
+@serve.ingress()
+class SingleDeployment:
+    """Ingress and model in one replica: no handle call, no second process per request."""
+
+    async def __init__(self, settings: dict[str, Any], batched: bool = True) -> None:
+        self.settings = ServiceSettings.model_validate(settings)
+        self.contract = load_contract(self.settings.contract_path)
+        holder = ModelHolder(self.settings.registry_path)
+        backend = BatchedLocalBackend(holder) if batched else DirectLocalBackend(holder)
+        self.store = Store(self.settings.db_path)
+        self.service = Service(auth=AuthService(AuthSettings.from_env(self.settings.state_path)),
+                               backend=backend, store=self.store, registry=Registry(self.settings.registry_path),
+                               requests=TokenBuckets(), rows=TokenBuckets(), token_attempts=TokenBuckets())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prediction_flush_s)
+            await asyncio.to_thread(self.store.flush)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_api(self.settings, self.contract, self.service)
+
+
+def build_single(args: dict[str, Any]) -> Any:
+    """One deployment, model batched in the ingress replica."""
+    settings = ServiceSettings.model_validate(args or {}).model_dump()
+    return SingleDeployment.bind(settings, True)
+
+
+def build_single_direct(args: dict[str, Any]) -> Any:
+    """One deployment, one predict_proba per request."""
+    settings = ServiceSettings.model_validate(args or {}).model_dump()
+    return SingleDeployment.bind(settings, False)
+
+
+ONE_DEPLOYMENT = {"Ingress": None, "Model": None,
+                  "Single": {"num_replicas": 1, "max_ongoing_requests": 64, "max_queued_requests": 256,
+                             "graceful_shutdown_timeout_s": 5}}
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("default", "serve/config.yaml as `make serve` runs it (throughput-optimized on)"),
+    Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
+            throughput_optimized=False),
+    Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",
+            env={"RAY_SERVE_ENABLE_HA_PROXY": "1"}),
+    Variant("one-deployment", "ingress and model in one deployment, @serve.batch in the replica",
+            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT),
+    Variant("one-deployment-direct", "ingress and model in one deployment, one predict_proba per request",
+            import_path="bench.variants:build_single_direct", deployments=ONE_DEPLOYMENT),
+    Variant("one-deployment-2-replicas", "one deployment, 2 replicas (one per core)",
+            import_path="bench.variants:build_single",
+            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
+    Variant("ingress-2-replicas", "two deployments, 2 ingress replicas",
+            deployments={"Ingress": {"num_replicas": 2}}),
+    Variant("max-ongoing-5", "Serve's default max_ongoing_requests (5) on both deployments",
+            deployments={"Ingress": {"max_ongoing_requests": 5}, "Model": {"max_ongoing_requests": 5}}),
+    Variant("batch-wait-5ms", "model batch_wait_timeout_s 5 ms instead of 0",
+            deployments={"Model": {"user_config": {"batch_wait_timeout_s": 0.005}}}),
+    Variant("batch-1", "model max_batch_size 1 (no batching)",
+            deployments={"Model": {"user_config": {"max_batch_size": 1}}}),
+    Variant("access-log", "Serve access log on", access_log=True),
+]}
