@@ -68,3 +68,26 @@ bench: setup ## benchmark POST /v1/predict: Ray Serve vs uvicorn (writes reports
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) -m bench.run $(BENCH_ARGS)
 # --- end of benchmark --------------------------------------------------------
+
+# ---- API service (serve/): owned by the serving work, see docs/api.qmd -----------------
+.PHONY: serve fuzz openapi client
+SERVE_CONFIG ?= serve/config.yaml
+SERVE_URL ?= http://127.0.0.1:8000
+KIND ?= service
+SCOPES ?= predict,feedback
+
+serve: setup ## start the API on 127.0.0.1 (port in serve/config.yaml); Ctrl-C stops Serve and Ray
+	$(PY) -m serve run --config $(SERVE_CONFIG)
+
+fuzz: setup ## schemathesis, every check, against the running API: make fuzz TOKEN=<access token>
+	@test -n "$(TOKEN)" || { echo "usage: make fuzz TOKEN=<access token>  (get one: docs/api.qmd, Authentication)" >&2; exit 2; }
+	$(VENV)/bin/schemathesis --config-file tests/api/schemathesis.toml run $(SERVE_URL)/openapi.json \
+		-H "Authorization: Bearer $(TOKEN)" --checks all
+
+openapi: setup ## regenerate the committed OpenAPI snapshot docs/api/openapi.json
+	$(PY) -m serve openapi --config $(SERVE_CONFIG) --out docs/api/openapi.json
+
+client: setup ## create an API client: make client NAME=my-app [SCOPES=predict,feedback] [KIND=user]
+	@test -n "$(NAME)" || { echo "usage: make client NAME=my-app SCOPES=predict,feedback [KIND=service|user]" >&2; exit 2; }
+	$(PY) -m serve.auth create-client $(NAME) --scopes $(SCOPES) --kind $(KIND)
+# ---- end of API service block ------------------------------------------------------------

@@ -71,7 +71,7 @@ class Service:
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
-        400: "Malformed request (OAuth 2 error code in `error`).",
+        400: "Malformed request: a body that is not JSON, or an OAuth 2 error (code in `error`).",
         401: "Missing, invalid or expired access token; see the WWW-Authenticate header.",
         403: "The token lacks the scope this operation needs.",
         404: "No such resource, or not yours.",
@@ -221,9 +221,10 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
         if wait:
             raise ApiProblem(429, "rate-limited", "too many token requests for this client; wait",
                              headers={**retry_after_header(wait), **NO_STORE})
-        pair = await call_auth(s.auth.issue, req.grant_type, client_id=req.client_id,
-                               client_secret=req.client_secret, username=req.username, password=req.password,
-                               scope=req.scope, refresh_token=req.refresh_token)
+        pair = await call_auth(s.auth.issue, req.grant_type, client_id=req.client_id or None,
+                               client_secret=req.client_secret or None, username=req.username or None,
+                               password=req.password or None, scope=req.scope or None,
+                               refresh_token=req.refresh_token or None)
         return token_response(pair)
 
     refresh_body = {"requestBody": {"required": True, "content": {
@@ -257,7 +258,7 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
 
     # -- prediction -------------------------------------------------------------------------
     @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse,
-              summary="Score one or more cases", responses=_errors(*_BASE_ERRORS, 422, 503),
+              summary="Score one or more cases", responses=_errors(*_BASE_ERRORS, 400, 422, 503),
               openapi_extra=security("predict"))
     async def predict(body: predict_request, principal: Principal = Depends(require("predict"))) -> Any:  # type: ignore[valid-type]
         """Returns, per record, the probability of the positive class, the label at the model's
@@ -311,7 +312,7 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
 
     @app.post("/v1/feedback", tags=["feedback"], response_model=FeedbackResponse, status_code=201,
               summary="Send the confirmed diagnosis for a prediction",
-              responses=_errors(*_BASE_ERRORS, 404, 409, 422), openapi_extra=security("feedback"))
+              responses=_errors(*_BASE_ERRORS, 400, 404, 409, 422), openapi_extra=security("feedback"))
     async def feedback(body: feedback_request, principal: Principal = Depends(require("feedback"))) -> Any:  # type: ignore[valid-type]
         """Once per prediction, by the client that made it; never overwritten (409 on a second try).
         Stored durably before the 201, for live accuracy monitoring."""
@@ -342,7 +343,7 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
 
     @app.post("/v1/admin/model", tags=["admin"], response_model=AdminModelResponse,
               summary="Activate a registered model version, or roll back",
-              responses=_errors(*_BASE_ERRORS, 409, 422), openapi_extra=security("admin"))
+              responses=_errors(*_BASE_ERRORS, 400, 409, 422), openapi_extra=security("admin"))
     async def admin_model(body: AdminModelRequest, principal: Principal = Depends(require("admin"))) -> Any:
         """Switches production in the registry (audited there with the token's `sub` as actor);
         model replicas pick it up without downtime."""
@@ -410,6 +411,12 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
                 "clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}},
                 "password": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}}}},
         }
+        # OpenAPI links: a prediction id from POST /v1/predict feeds GET /v1/predictions/{id}
+        # (clients and stateful fuzzers follow them).
+        spec["paths"]["/v1/predict"]["post"]["responses"]["200"]["links"] = {"ReadPrediction": {
+            "operationRef": "#/paths/~1v1~1predictions~1{prediction_id}/get",
+            "parameters": {"prediction_id": "$response.body#/predictions/0/prediction_id"},
+            "description": "Read the first prediction back."}}
         for path in spec["paths"].values():
             for op in path.values():
                 for code, resp in op.get("responses", {}).items():

@@ -14,7 +14,8 @@ plus the environment this project needs:
 - RAY_SERVE_THROUGHPUT_OPTIMIZED=1 unless set: Serve's direct ingress and gRPC between
   replicas. Measured on Ray 2.60.0 on a 2-core machine: ~1,000-1,150 req/s at 32 concurrent
   clients with the FastAPI ingress, against ~16 req/s with Serve's defaults.
-- The dashboard, if enabled, binds 127.0.0.1; Ray's node address is 127.0.0.1.
+- The dashboard, if enabled, binds 127.0.0.1; Ray's node address is 127.0.0.1, and Ray is
+  kept from probing a public address to find its own (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0).
 
 Ctrl-C (SIGINT) or SIGTERM shuts Serve down, then the Ray processes this command started.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,6 +57,12 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
     # a load balancer stops sending it traffic; with none in front, Ctrl-C would hang that long.
     env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = os.environ.get(
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
+    # A one-machine cluster on loopback. Ray otherwise finds "its" address with a UDP
+    # connect() to 8.8.8.8:53 (no packet leaves, but it names a public host) and then binds
+    # and connects on the machine's external interface. This flag (named for Windows and
+    # macOS, where it is the default) makes Ray use 127.0.0.1 throughout; multi-node
+    # clusters are started with `ray start`, not with this launcher.
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     os.environ.update(env)
@@ -125,6 +133,37 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
             ray.shutdown()
 
 
+CHILD_ENV = "MODELSHIP_SERVE_CHILD"
+
+
+def supervise(argv: list[str]) -> int:
+    """Run the launcher in its own session and hand it Ctrl-C once.
+
+    A terminal's Ctrl-C reaches every process of the foreground group; Ray's daemons would
+    die before Serve could drain. In a session of its own, only the launcher gets the
+    signal, shuts Serve down, then stops the Ray processes it started.
+    """
+    child = subprocess.Popen([sys.executable, "-m", "serve", *argv], env={**os.environ, CHILD_ENV: "1"},
+                             start_new_session=True)
+    forwarded = False
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal forwarded
+        if not forwarded:
+            forwarded = True
+            child.send_signal(signal.SIGINT)
+        else:
+            print("modelship: still shutting down (Serve drains, then Ray stops)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # pragma: no cover - the handler above replaces it
+            continue
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p_api.add_argument("--config", type=Path, default=Path("serve/config.yaml"))
     p_api.add_argument("--out", type=Path, default=Path("docs/api/openapi.json"))
     args = parser.parse_args(argv)
+    if args.command == "run" and os.environ.get(CHILD_ENV) != "1":
+        return supervise(list(sys.argv[1:] if argv is None else argv))
     if args.command == "run":
         return run(args.config, args.ray_dir, not args.no_dashboard, args.dashboard_port,
                    not args.no_throughput_optimized)

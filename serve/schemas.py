@@ -94,16 +94,19 @@ class TokenResponse(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    """The token endpoint's parameters (RFC 6749). Sent as a form (standard) or as JSON."""
+    """The token endpoint's parameters (RFC 6749). Sent as a form (standard) or as JSON.
 
-    model_config = ConfigDict(extra="forbid")
+    Absent and empty are the same; fields are plain strings (no null) because a form has no null."""
+
+    # RFC 6749, section 3.2: unrecognised parameters are ignored, not refused.
+    model_config = ConfigDict(extra="ignore")
     grant_type: Literal["client_credentials", "password", "refresh_token"]
-    client_id: str | None = Field(default=None, max_length=64)
-    client_secret: str | None = Field(default=None, max_length=256)
-    username: str | None = Field(default=None, max_length=64)
-    password: str | None = Field(default=None, max_length=256)
-    scope: str | None = Field(default=None, max_length=200)
-    refresh_token: str | None = Field(default=None, max_length=4096)
+    client_id: str = Field(default="", max_length=64)
+    client_secret: str = Field(default="", max_length=256)
+    username: str = Field(default="", max_length=64)
+    password: str = Field(default="", max_length=256)
+    scope: str = Field(default="", max_length=200, description="Space-separated; default: every granted scope.")
+    refresh_token: str = Field(default="", max_length=4096, description="For the refresh_token grant.")
 
 
 class RefreshRequest(BaseModel):
@@ -116,7 +119,7 @@ class RevokeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=1, max_length=4096)
-    token_type_hint: Literal["refresh_token", "access_token"] | None = None
+    token_type_hint: str = Field(default="", max_length=32, description="Accepted and ignored (RFC 7009, 2.1).")
 
 
 class RevokeResponse(BaseModel):

@@ -56,7 +56,8 @@ class Served:
     seen_pids: dict[int, float] = field(default_factory=dict)
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.base_url, **kwargs)
 
     def token(self, client_id: str) -> str:
         """A cached access token for one of the session's clients."""
@@ -198,8 +199,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                     p.kill()
             except psutil.NoSuchProcess:
                 pass
-        if left:
-            print(f"\nwarning: {len(left)} Ray processes outlived the launcher and were killed", file=sys.stderr)
+        assert not left, f"{len(left)} Ray processes outlived the launcher and had to be killed: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,160 @@
+"""Faults and overload (C9.3 API4, C9.6): 503 instead of a hang, recovery, durable feedback.
+
+The first tests run the API in-process with a model that is too slow or gone, to show the
+answers; the last one kills the live model replica under load.
+"""
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelship.contract import load_contract
+from modelship.registry import Registry
+from serve.api import Service, create_api
+from serve.auth import AuthService, AuthSettings
+from serve.model import ModelUnavailable
+from serve.ratelimit import TokenBuckets
+from serve.settings import ServiceSettings
+from serve.store import Store
+from tests.api.builders import CONTRACT, sample_records
+from tests.api.conftest import problem_of
+
+
+class SlowModel:
+    async def predict(self, rows):
+        await asyncio.sleep(5)
+
+    async def card(self):
+        await asyncio.sleep(5)
+
+    async def refresh(self):
+        return "v0001"
+
+    async def ready(self):
+        await asyncio.sleep(5)
+        return True
+
+
+class GoneModel:
+    """What the ingress sees when the model deployment sheds load (max_queued_requests) or died."""
+
+    async def predict(self, rows):
+        raise ModelUnavailable("BackPressureError")
+
+    async def card(self):
+        raise ModelUnavailable("ActorDiedError")
+
+    async def refresh(self):
+        raise ModelUnavailable("ActorDiedError")
+
+    async def ready(self):
+        raise ModelUnavailable("ActorDiedError")
+
+
+@pytest.fixture(scope="module")
+def local_auth(tmp_path_factory):
+    state = tmp_path_factory.mktemp("fault-state")
+    auth = AuthService(AuthSettings.from_env(state))
+    secret = auth.create_client("c", ["predict", "monitor"])
+    token = auth.issue("client_credentials", client_id="c", client_secret=secret).access_token
+    return state, auth, {"Authorization": f"Bearer {token}"}
+
+
+def _app(tmp_path, local_auth, backend):
+    state, auth, _ = local_auth
+    settings = ServiceSettings(state_dir=str(state), data_dir=str(tmp_path), predict_timeout_s=0.3)
+    service = Service(auth=auth, backend=backend, store=Store(settings.db_path), registry=Registry(tmp_path / "reg"),
+                      requests=TokenBuckets(), rows=TokenBuckets(), token_attempts=TokenBuckets())
+    return TestClient(create_api(settings, load_contract(CONTRACT), service))
+
+
+def test_a_model_slower_than_the_timeout_gives_503_with_retry_after_not_a_hang(tmp_path, local_auth):
+    client = _app(tmp_path, local_auth, SlowModel())
+    start = time.monotonic()
+    r = client.post("/v1/predict", json={"records": sample_records(1)}, headers=local_auth[2])
+    assert time.monotonic() - start < 3
+    problem_of(r, 503)
+    assert r.headers["retry-after"] == "1"
+
+
+def test_a_model_shedding_load_gives_503_problem(tmp_path, local_auth):
+    client = _app(tmp_path, local_auth, GoneModel())
+    r = client.post("/v1/predict", json={"records": sample_records(1)}, headers=local_auth[2])
+    assert "retry" in problem_of(r, 503)["detail"]
+    problem_of(client.get("/v1/model", headers=local_auth[2]), 503)
+
+
+def test_readiness_is_503_while_the_model_does_not_answer(tmp_path, local_auth):
+    for backend in (SlowModel(), GoneModel()):
+        client = _app(tmp_path, local_auth, backend)
+        problem_of(client.get("/health/ready"), 503)
+        assert client.get("/health/live").status_code == 200
+
+
+@pytest.mark.slow
+def test_killing_the_model_replica_under_load_recovers_and_loses_no_acknowledged_feedback(served):
+    headers = served.headers("loader")
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    last_ok = [0.0]
+    stop = threading.Event()
+
+    errors: list[BaseException] = []
+
+    def worker(offset):
+        try:
+            run(offset)
+        except BaseException as exc:  # surfaced by the assertion below, not lost in a thread
+            errors.append(exc)
+            stop.set()
+
+    def run(offset):
+        with served.client(timeout=60) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                r = c.post("/v1/predict", json={"records": sample_records(1, offset=offset + i)}, headers=headers)
+                statuses.append(r.status_code)
+                if r.status_code != 200:
+                    problem_of(r, 503)  # never a 500 or a hang: a problem the client can retry
+                    time.sleep(0.2)
+                    continue
+                last_ok[0] = time.monotonic()
+                pid = r.json()["predictions"][0]["prediction_id"]
+                f = c.post("/v1/feedback", json={"prediction_id": pid, "label": "benign"}, headers=headers)
+                if 200 <= f.status_code < 300:
+                    acknowledged.append(pid)
+
+    threads = [threading.Thread(target=worker, args=(k * 1000,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2.0)
+        (victim,) = served.replica_pids("Model")
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        # Recovered: a prediction succeeded after the kill, from a new replica.
+        deadline = killed_at + 60
+        while time.monotonic() < deadline and last_ok[0] <= killed_at + 0.5:
+            time.sleep(0.2)
+        recovery_s = time.monotonic() - killed_at
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=90)
+    print(f"\nmodel replica killed; service answered again after {recovery_s:.1f} s; "
+          f"{len(statuses)} predictions ({statuses.count(503)} answered 503), {len(acknowledged)} feedback stored")
+    assert not errors, errors
+    assert recovery_s < 60
+    assert served.replica_pids("Model") and victim not in served.replica_pids("Model")
+    assert len(acknowledged) > 10
+    with sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True) as db:
+        stored = {row[0] for row in db.execute("SELECT prediction_id FROM feedback")}
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged feedback rows are not in the store"
