@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p_api.add_argument("--out", type=Path, default=Path("docs/api/openapi.json"))
     args = parser.parse_args(argv)
     if args.command == "run" and os.environ.get(CHILD_ENV) != "1":
+        # Prepared here too, so that the launcher process starts with Ray's environment.
+        prepare_environment(Path.cwd(), args.ray_dir.resolve(), not args.no_throughput_optimized)
         return supervise(list(sys.argv[1:] if argv is None else argv))
     if args.command == "run":
         return run(args.config, args.ray_dir, not args.no_dashboard, args.dashboard_port,

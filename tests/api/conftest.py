@@ -164,13 +164,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     launcher_pid = proc.pid
     if strace_log:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            kids = psutil.Process(proc.pid).children()
-            if kids:
-                launcher_pid = kids[0].pid
-                break
+        # strace may fork a short-lived probe child first: wait for the launcher itself.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and launcher_pid == proc.pid:
+            for kid in psutil.Process(proc.pid).children():
+                try:
+                    if "serve" in kid.cmdline() and "run" in kid.cmdline():
+                        launcher_pid = kid.pid
+                except psutil.NoSuchProcess:
+                    pass
             time.sleep(0.05)
+        assert launcher_pid != proc.pid, "the launcher did not start under strace"
     s = Served(base_url=f"http://127.0.0.1:{port}", process=proc, launcher_pid=launcher_pid,
                registry_root=registry_root, state_dir=state_dir, db_path=data_dir / "api.sqlite3",
                strace_log=strace_log, ray_dir=ray_dir, secrets=secrets, config_path=config_path,
@@ -181,7 +185,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield s
     finally:
         s.ray_processes()
-        os.kill(launcher_pid, signal.SIGINT)
+        try:
+            os.kill(launcher_pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -189,16 +196,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             proc.wait(timeout=10)
         log_file.close()
         # Anything this session started and that outlived the launcher is ended here, by pid.
-        time.sleep(1)
-        left = []
-        for pid, created in s.seen_pids.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == created:
-                    left.append(p)
-                    p.kill()
-            except psutil.NoSuchProcess:
-                pass
+        # Zombies have exited already (their parent reaps them late): they do not count.
+        def alive():
+            out = []
+            for pid, created in s.seen_pids.items():
+                try:
+                    p = psutil.Process(pid)
+                    if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                        out.append(p)
+                except psutil.NoSuchProcess:
+                    pass
+            return out
+
+        deadline = time.monotonic() + 10
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = alive()
+        for p in left:
+            p.kill()
         assert not left, f"{len(left)} Ray processes outlived the launcher and had to be killed: {left}"
 
 
