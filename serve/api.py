@@ -124,7 +124,8 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
     def require(*scopes: str) -> Callable[[Request], Principal]:
         """A dependency: a valid access token holding one of `scopes`, within its rate limit."""
 
-        def dependency(request: Request) -> Principal:
+        # async: a plain def dependency would run in a thread pool, a hand-off per request.
+        async def dependency(request: Request) -> Principal:
             s = svc()
             try:
                 principal = s.auth.principal_from_header(request.headers.get("authorization"))

@@ -21,7 +21,7 @@ def test_the_served_document_equals_the_committed_snapshot(api):
     assert render(served) == SNAPSHOT.read_text(encoding="utf-8"), "run `make openapi` and commit docs/api/openapi.json"
 
 
-def test_the_snapshot_is_what_the_project_config_generates(served):
+def test_the_snapshot_is_what_the_project_config_generates():
     spec = openapi_document(settings_from_config(ROOT / "serve" / "config.yaml"))
     assert render(spec) == SNAPSHOT.read_text(encoding="utf-8"), "run `make openapi` and commit docs/api/openapi.json"
 
