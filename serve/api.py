@@ -428,7 +428,11 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, cors_origins=settings.cors_origins)
+    # The guard wraps the whole stack, outside Starlette's error middleware, so that even a
+    # 500 answer carries the security headers.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: Guard(  # type: ignore[method-assign]
+        build_stack(), max_body_bytes=settings.max_body_bytes, cors_origins=settings.cors_origins)
     return app
 
 

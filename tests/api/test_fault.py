@@ -89,6 +89,22 @@ def test_a_model_shedding_load_gives_503_problem(tmp_path, local_auth):
     problem_of(client.get("/v1/model", headers=local_auth[2]), 503)
 
 
+class BrokenModel(GoneModel):
+    async def predict(self, rows):
+        raise RuntimeError("an internal detail that must not reach the client")
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(tmp_path, local_auth):
+    state, auth, headers = local_auth
+    client = _app(tmp_path, local_auth, BrokenModel())
+    client = TestClient(client.app, raise_server_exceptions=False)
+    r = client.post("/v1/predict", json={"records": sample_records(1)}, headers=headers)
+    body = problem_of(r, 500)
+    assert "internal detail" not in r.text and "RuntimeError" not in r.text
+    assert "retry later" in body["detail"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
 def test_readiness_is_503_while_the_model_does_not_answer(tmp_path, local_auth):
     for backend in (SlowModel(), GoneModel()):
         client = _app(tmp_path, local_auth, backend)
