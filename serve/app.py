@@ -41,7 +41,9 @@ class ModelDeployment:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = ServiceSettings.model_validate(settings)
-        self.holder = ModelHolder(self.settings.registry_path)  # raises on a tampered file: replica fails
+        contract = load_contract(self.settings.contract_path)
+        # Raises on a tampered file or a model that does not fit the contract: the replica fails.
+        self.holder = ModelHolder(self.settings.registry_path, feature_order=contract.feature_names)
         self.poll_interval_s = 1.0
         self._poller: asyncio.Task[None] | None = None
 

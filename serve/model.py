@@ -62,12 +62,20 @@ def card_of(loaded: LoadedModel) -> dict[str, Any]:
 class ModelHolder:
     """The current model of a registry, swapped atomically when production changes."""
 
-    def __init__(self, registry_root: Path, pinned_version: str | None = None) -> None:
+    def __init__(self, registry_root: Path, pinned_version: str | None = None,
+                 feature_order: list[str] | None = None) -> None:
         self.registry = Registry(registry_root)
         self.pinned_version = pinned_version
+        # The column order of the rows the API sends (the contract's); None: the model's own.
+        self.feature_order = feature_order
+        # The model and its column map, swapped together as one reference.
         # Refuses to start on a missing or tampered model (IntegrityError says which and how to fix).
-        self.current: LoadedModel = self._load(self._wanted())
+        self._state: tuple[LoadedModel, list[int] | None] = self._load(self._wanted())
         self._failed: str | None = None
+
+    @property
+    def current(self) -> LoadedModel:
+        return self._state[0]
 
     def _wanted(self) -> str:
         if self.pinned_version:
@@ -78,10 +86,21 @@ class ModelHolder:
                                 "run `make run`, or `make promote VERSION=...`")
         return version
 
-    def _load(self, version: str) -> LoadedModel:
+    def _load(self, version: str) -> tuple[LoadedModel, list[int] | None]:
         loaded = self.registry.load(version)  # verifies the checksum before unpickling anything
+        columns = self._columns_for(loaded)
         log.info("model %s loaded (threshold %.3f)", version, loaded.threshold)
-        return loaded
+        return loaded, columns
+
+    def _columns_for(self, loaded: LoadedModel) -> list[int] | None:
+        """Where each feature the model expects sits in the API's rows (None: same order)."""
+        if self.feature_order is None or loaded.feature_names == self.feature_order:
+            return None
+        missing = [f for f in loaded.feature_names if f not in self.feature_order]
+        if missing:
+            raise RegistryError(f"model {loaded.version} needs features the data contract does not have "
+                                f"({', '.join(missing)}): retrain it on the current contract")
+        return [self.feature_order.index(f) for f in loaded.feature_names]
 
     def sync(self) -> str:
         """Load the wanted version if it changed; keep serving the old one if it cannot be loaded."""
@@ -93,7 +112,7 @@ class ModelHolder:
         if wanted == self.current.version or wanted == self._failed:
             return self.current.version
         try:
-            self.current = self._load(wanted)
+            self._state = self._load(wanted)
             self._failed = None
         except (IntegrityError, RegistryError) as exc:
             # Refuse the switch, not the service: the previous version keeps answering.
@@ -102,7 +121,9 @@ class ModelHolder:
         return self.current.version
 
     def predict(self, rows: np.ndarray) -> Scores:
-        loaded = self.current  # one read: the whole batch is scored by one version
+        loaded, columns = self._state  # one read: the whole batch is scored by one version
+        if columns is not None:
+            rows = rows[:, columns]
         # The rows were validated against the contract (finite, bounded) and the estimator's
         # parameters when it was fitted: skipping sklearn's re-checks saves ~25% per call.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):

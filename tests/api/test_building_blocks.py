@@ -140,3 +140,28 @@ def test_the_guard_answers_cors_only_for_allowed_origins(guarded):
 
 def test_sample_records_fit_the_contract():
     record_model(load_contract(CONTRACT)).model_validate(sample_records(1)[0])
+
+
+def test_the_model_gets_its_columns_in_its_own_order_whatever_the_contract_order(tmp_path):
+    import numpy as np
+
+    from serve.model import ModelHolder
+    from tests.api.builders import build_registry, training_data
+
+    build_registry(tmp_path / "reg", versions=1)
+    X, _, features = training_data()
+    reversed_order = list(reversed(features))
+    as_is = ModelHolder(tmp_path / "reg", feature_order=features).predict(X[:3])
+    shuffled = ModelHolder(tmp_path / "reg", feature_order=reversed_order).predict(X[:3, ::-1].copy())
+    assert np.allclose(as_is.probabilities, shuffled.probabilities)
+
+
+def test_a_model_needing_a_feature_outside_the_contract_is_refused(tmp_path):
+    from modelship.registry import RegistryError
+    from serve.model import ModelHolder
+    from tests.api.builders import build_registry, training_data
+
+    build_registry(tmp_path / "reg", versions=1)
+    _, _, features = training_data()
+    with pytest.raises(RegistryError, match="retrain it on the current contract"):
+        ModelHolder(tmp_path / "reg", feature_order=features[1:])
