@@ -164,12 +164,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     launcher_pid = proc.pid
     if strace_log:
-        # strace may fork a short-lived probe child first: wait for the launcher itself.
+        # strace forks a short-lived probe child first: wait for the launcher itself.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and launcher_pid == proc.pid:
             for kid in psutil.Process(proc.pid).children():
                 try:
-                    if "serve" in kid.cmdline() and "run" in kid.cmdline():
+                    # A forked strace has strace's command line (which names serve run too).
+                    argv = kid.cmdline()
+                    if argv and argv[0] != STRACE and "serve" in argv and "run" in argv:
                         launcher_pid = kid.pid
                 except psutil.NoSuchProcess:
                     pass
@@ -185,10 +187,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield s
     finally:
         s.ray_processes()
+        # SIGINT to the launcher (and only to it): it shuts Serve down, then Ray.
         try:
-            os.kill(launcher_pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
+            launchers = [launcher_pid] if psutil.pid_exists(launcher_pid) else [
+                k.pid for k in psutil.Process(proc.pid).children() if k.cmdline()[:1] != [STRACE]]
+        except psutil.NoSuchProcess:
+            launchers = []
+        for pid in launchers:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
