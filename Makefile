@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export WHYLOGS_NO_ANALYTICS := True
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup run pipeline data-checks train evaluate promote rollback models test clean
+.PHONY: help setup system-deps run pipeline data-checks train evaluate promote rollback models test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -51,7 +51,10 @@ promote: setup ## make VERSION=v0002 the production model
 rollback: setup ## return production to the version before it
 	$(PY) -m modelship rollback
 
-test: setup ## every test, with coverage (gate: 90%)
+system-deps: ## Debian packages the tests use (installed only when missing)
+	@command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+
+test: setup system-deps ## every test, with coverage (gate: 90%)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 clean: ## remove generated data, models and reports (keeps .venv)

@@ -35,7 +35,7 @@ def _is_local(address: str) -> bool:
 @pytest.fixture(scope="module")
 def connects(served):
     if served.strace_log is None:
-        pytest.skip("strace is not installed (/usr/bin/strace): apt-get install strace")
+        pytest.fail("strace is not installed (/usr/bin/strace): `make system-deps` installs it")
     # Everything up to now: the start, Ray's agents and dashboard, and the tests before this one.
     return _destinations(served.strace_log.read_text(errors="replace"))
 
