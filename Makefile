@@ -28,7 +28,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (modelship)" >/dev/null
 	touch $@
 
-run: pipeline ## set up, then run the whole pipeline on the embedded data
+run: pipeline ## set up, run the pipeline on the embedded data, then serve the promoted model
+	@$(MAKE) --no-print-directory serve
 
 pipeline: data-checks train evaluate ## the three notebooks in order
 

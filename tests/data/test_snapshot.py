@@ -59,3 +59,13 @@ def test_manifest_row_count_is_enforced(tmp_path, repo_root, contract):
     manifest.write_text(json.dumps(doc))
     with pytest.raises(SnapshotError, match="manifest says 1"):
         load_snapshot(copy, manifest, contract)
+
+
+def test_the_documented_request_example_is_a_valid_case(repo_root, contract):
+    import pandas as pd
+
+    from modelship.checks import check_ranges, check_schema
+
+    body = json.loads((repo_root / "examples/predict-request.json").read_text())
+    frame = pd.DataFrame(body["records"]).assign(diagnosis="malignant")
+    assert check_schema(frame, contract) == [] and check_ranges(frame, contract) == []
