@@ -170,7 +170,8 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
         if ctype == "application/json":
             try:
                 data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            # RecursionError: a deeply nested array or object, well under the body limit.
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise _oauth_error(400, "invalid_request", "the body is not valid JSON") from None
             if not isinstance(data, dict):
                 raise _oauth_error(400, "invalid_request", "the JSON body must be an object")
@@ -216,12 +217,16 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
             raise _oauth_error(400, "unsupported_grant_type",
                                f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
         req = validated(TokenRequest, params)
-        who = req.client_id or req.username or "-"
-        lim = settings.token_rate_limit
-        wait = s.token_attempts.take(who, 1, lim.limit, lim.window_s)
-        if wait:
-            raise ApiProblem(429, "rate-limited", "too many token requests for this client; wait",
-                             headers={**retry_after_header(wait), **NO_STORE})
+        if req.grant_type != "refresh_token":
+            # Per client id: bounds guesses at one secret and the argon2 work they cost. A refresh
+            # grant names no client and hashes nothing (as POST /v1/auth/refresh): one shared
+            # bucket for it would let anyone block everyone's renewals.
+            who = req.client_id or req.username or "-"
+            lim = settings.token_rate_limit
+            wait = s.token_attempts.take(who, 1, lim.limit, lim.window_s)
+            if wait:
+                raise ApiProblem(429, "rate-limited", "too many token requests for this client; wait",
+                                 headers={**retry_after_header(wait), **NO_STORE})
         pair = await call_auth(s.auth.issue, req.grant_type, client_id=req.client_id or None,
                                client_secret=req.client_secret or None, username=req.username or None,
                                password=req.password or None, scope=req.scope or None,

@@ -85,7 +85,8 @@ class ModelDeployment:
         return card_of(self.holder.current)
 
     async def refresh(self) -> str:
-        return await asyncio.to_thread(self.holder.sync)
+        # Asked for (admin endpoint): retry a version that failed before, its file may be restored.
+        return await asyncio.to_thread(self.holder.sync, retry_failed=True)
 
     async def version(self) -> str:
         return self.holder.current.version

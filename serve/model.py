@@ -102,14 +102,17 @@ class ModelHolder:
                                 f"({', '.join(missing)}): retrain it on the current contract")
         return [self.feature_order.index(f) for f in loaded.feature_names]
 
-    def sync(self) -> str:
-        """Load the wanted version if it changed; keep serving the old one if it cannot be loaded."""
+    def sync(self, retry_failed: bool = False) -> str:
+        """Load the wanted version if it changed; keep serving the old one if it cannot be loaded.
+
+        A version that failed to load is not retried at every poll, only when asked
+        (`retry_failed`: the admin endpoint's refresh, after the file was restored)."""
         try:
             wanted = self._wanted()
         except (RegistryError, OSError, ValueError) as exc:
             log.error("cannot read the production pointer, keeping %s: %s", self.current.version, exc)
             return self.current.version
-        if wanted == self.current.version or wanted == self._failed:
+        if wanted == self.current.version or (wanted == self._failed and not retry_failed):
             return self.current.version
         try:
             self._state = self._load(wanted)
@@ -144,7 +147,7 @@ class LocalBackend:
         return card_of(self.holder.current)
 
     async def refresh(self) -> str:
-        return await asyncio.to_thread(self.holder.sync)
+        return await asyncio.to_thread(self.holder.sync, retry_failed=True)
 
     async def ready(self) -> bool:
         return True
