@@ -116,7 +116,7 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
             lambda: (service.requests.take("bench", 1, 10**9, 60), service.rows.take("bench", rows, 10**9, 60))),
         "records to numpy array": per_call_us(
             lambda: np.array([[r.__dict__[f] for f in names] for r in validated.records], dtype=np.float64)),
-        "predict_proba": per_call_us(lambda: model.predict_proba(X)),
+        "predict_proba (sklearn defaults)": per_call_us(lambda: model.predict_proba(X)),
         "per-row ids, labels, stored features (uuid4, json.dumps)": per_call_us(per_row_work),
         "response model validation (PredictResponse)": per_call_us(lambda: PredictResponse.model_validate(answer)),
         "response JSON encoding": per_call_us(lambda: json.dumps(answer).encode()),

@@ -1,6 +1,6 @@
 """`make bench`: the service against bare uvicorn and the in-process floor, side by side.
 
-    python -m bench.run [--seconds 6] [--reps 1] [--variant default] [--out reports/bench.md]
+    python -m bench.run [--seconds 5] [--reps 1] [--variant default] [--out reports/bench.md]
 
 (a) the Ray Serve app as `make serve` starts it (the project's launcher, so direct ingress and
 the no-egress environment are the real ones), (b) the same FastAPI app (`create_api`) under
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import signal
 import statistics
 import sys
@@ -21,13 +22,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import servers, workspace, wrk
+from bench import profile, servers, workspace, wrk
 from bench.workspace import ROOT
 
 CONCURRENCY = (1, 8, 32, 64)
 # A run whose throughput falls below this share of the best at a lower concurrency has collapsed.
 COLLAPSE_SHARE = 0.5
 MAX_ERROR_RATE = 0.01
+# --profile samples the servers during this cell (rows, connections): many small requests.
+PROFILED_CELL = (1, 32)
 P99_LIMIT_MS = 50.0
 
 
@@ -152,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from bench.variants import VARIANTS
 
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=6.0, help="measured seconds per cell")
+    p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
     p.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before each cell")
     p.add_argument("--reps", type=int, default=1, help="repetitions per cell (a, b, a, b, ...)")
     p.add_argument("--rows", default="1,100", help="records per request, comma-separated")
@@ -163,6 +166,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=18000, help="(a)'s port, or the next free one")
     p.add_argument("--baseline-port", type=int, default=18100)
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.md")
+    p.add_argument("--via", choices=("both", "service"), default="both",
+                   help="also measure the ingress replica's direct port (both) or only the service port")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the Serve replicas and uvicorn workers during the 1-row c=32 cell")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     p.add_argument("--hold", type=float, default=0.0,
                    help="keep the servers up this many seconds after the table (to attach a profiler)")
@@ -184,43 +191,71 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     ws = workspace.build(args.workdir)
     workspace.issue_token(ws)
+    # Each run starts with empty prediction stores: a store grown by earlier runs (a 100-row
+    # request stores ~45 KB) makes every insert slower and the figures drift from run to run.
+    for data_dir in ("serve-data", "baseline-data"):
+        shutil.rmtree(ws.root / data_dir, ignore_errors=True)
     port, bport = servers.free_port(args.port), servers.free_port(args.baseline_port)
+    env = dict(variant.env)
+    config_port = port
+    if variant.pin_direct_port:
+        from bench.variants import PROXY_PORT_OFFSET, pinned_port_env
+        env.update(pinned_port_env(port))
+        config_port = servers.free_port(port + PROXY_PORT_OFFSET)
     serve_cfg = workspace.write_serve_config(
-        ws, ws.root / f"serve-{variant.name}.yaml", port=port, import_path=variant.import_path,
+        ws, ws.root / f"serve-{variant.name}.yaml", port=config_port, import_path=variant.import_path,
         deployments=variant.deployments, access_log=variant.access_log)
     base_cfg = workspace.write_serve_config(ws, ws.root / "baseline.yaml", port=bport, data_dir="baseline-data")
     floors = {rows: measure_floor(ws, rows) for rows in rows_list}
 
-    names = (f"Ray Serve ({variant.name})", f"uvicorn x{args.workers}")
+    baseline_name = f"uvicorn x{args.workers}"
     running: list[servers.Server] = []
     cells: dict[tuple[str, int, int], Cell] = {}
+    # (name, URL) of each server under test, the baseline last; measured in this order, cell by cell.
+    targets_: list[tuple[str, str]] = []
     try:
-        print(f"bench: starting {names[0]} on :{port} and {names[1]} on :{bport}", flush=True)
+        print(f"bench: starting Ray Serve ({variant.name}) on :{port} and {baseline_name} on :{bport}", flush=True)
         a = servers.start_serve(serve_cfg, port, ws.root / "logs" / f"serve-{variant.name}.log",
-                                throughput_optimized=variant.throughput_optimized, extra_env=variant.env)
+                                throughput_optimized=variant.throughput_optimized, extra_env=env)
         running.append(a)
         b = servers.start_baseline(base_cfg, bport, ws.root / "logs" / "baseline.log", args.workers)
         running.append(b)
         ready_a, ready_b = a.wait_ready(240), b.wait_ready(60)
         print(f"bench: ready after {ready_a:.0f} s (Serve) and {ready_b:.0f} s (uvicorn)", flush=True)
-        pairs = [(names[0], a), (names[1], b)]
+        targets_.append((f"Serve :{port}", a.base_url))
+        direct = servers.direct_ingress_ports(a) if args.via == "both" else []
+        if direct:
+            # Ray 2.60's direct ingress: the ingress replica's own port (the service port stays a proxy).
+            targets_.append((f"Serve replica :{direct[0]}", f"http://127.0.0.1:{direct[0]}"))
+        targets_.append((baseline_name, b.base_url))
+        # Profiled: Serve's shortest path (the direct port when there is one) and uvicorn.
+        profiled = {targets_[-2][0], baseline_name}
+        shutil.rmtree(ws.root / "profiles", ignore_errors=True)
         for rows in rows_list:
             body = ws.body_path(rows)
             for c in concurrency:
-                results: dict[str, list[wrk.WrkResult]] = {n: [] for n, _ in pairs}
+                results: dict[str, list[wrk.WrkResult]] = {n: [] for n, _ in targets_}
                 for _ in range(args.reps):
-                    for name, server in pairs:
-                        url = server.base_url + "/v1/predict"
+                    for name, base_url in targets_:
+                        url = base_url + "/v1/predict"
                         if args.warmup > 0:
                             wrk.run(url, body, ws.token_path(), connections=c, seconds=args.warmup)
+                        spies = []
+                        if args.profile and (rows, c) == PROFILED_CELL and name in profiled:
+                            # The direct port and uvicorn: where each server's CPU goes under load.
+                            procs = {"Serve": a, "uvicorn": b}["uvicorn" if name == baseline_name else "Serve"]
+                            spies = profile.start_recording(
+                                procs, args.seconds, ws.root / "profiles" / name.split()[0].lower())
                         results[name].append(wrk.run(url, body, ws.token_path(), connections=c,
                                                      seconds=args.seconds))
+                        for spy in spies:
+                            spy.wait(timeout=args.seconds + 30)
                 for name, rs in results.items():
                     cells[(name, rows, c)] = summarise(rs, rows)
-                x, y = cells[(names[0], rows, c)], cells[(names[1], rows, c)]
-                print(f"  rows={rows:<3} c={c:<2}  (a) {x.rps:8,.0f} req/s p50 {x.p50_ms:6.2f} ms p99 "
-                      f"{x.p99_ms:7.1f} ms | (b) {y.rps:8,.0f} req/s p50 {y.p50_ms:6.2f} ms p99 {y.p99_ms:7.1f} ms"
-                      f" | a/b {ratio(x.rps, y.rps):.2f}", flush=True)
+                y = cells[(baseline_name, rows, c)]
+                print(f"  rows={rows:<3} c={c:<2} " + " | ".join(
+                    f"{name} {cells[(name, rows, c)].rps:7,.0f} req/s p50 {cells[(name, rows, c)].p50_ms:6.2f} "
+                    f"p99 {cells[(name, rows, c)].p99_ms:6.1f} ms" for name, _ in targets_), flush=True)
             for s in running:
                 s.track()
         if args.hold > 0:
@@ -238,20 +273,25 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {s.name} left {len(killed)} processes; killed by pid", file=sys.stderr)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    checks = targets(cells, names, rows_list, concurrency)
     elapsed = time.monotonic() - started
-    report = render(names, variant, cells, rows_list, concurrency, floors, checks, args, elapsed)
+    pairs = [(name, baseline_name) for name, _ in targets_[:-1]]
+    report = render(pairs, variant, cells, rows_list, concurrency, floors, args, elapsed)
     print("\n" + report, flush=True)
+    if args.profile:
+        report += "\n\n" + profile.report(ws.root / "profiles")
+        print(profile.report(ws.root / "profiles"), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n", encoding="utf-8")
     print(f"bench: wrote {os.path.relpath(args.out, ROOT)} ({elapsed:.0f} s)")
+    # The service port is what clients of `make serve` reach: its targets decide --strict.
+    checks = targets(cells, pairs[0], rows_list, concurrency)
     # A missed target is a finding, not a broken benchmark: only --strict turns it into a failure.
     return 1 if args.strict and not all(ok for _, ok, _ in checks) else 0
 
 
-def render(names: tuple[str, str], variant: Any, cells: dict[tuple[str, int, int], Cell], rows_list: list[int],
-           concurrency: list[int], floors: dict[int, Floor], checks: list[tuple[str, bool, str]],
-           args: argparse.Namespace, elapsed: float) -> str:
+def render(pairs: list[tuple[str, str]], variant: Any, cells: dict[tuple[str, int, int], Cell],
+           rows_list: list[int], concurrency: list[int], floors: dict[int, Floor], args: argparse.Namespace,
+           elapsed: float) -> str:
     import ray
 
     load = os.getloadavg()
@@ -259,23 +299,23 @@ def render(names: tuple[str, str], variant: Any, cells: dict[tuple[str, int, int
         "# Benchmark: POST /v1/predict",
         "",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, Ray {ray.__version__}; load average before the table "
-        f"{load[0]:.2f}. wrk, 1 thread, {args.seconds:g} s per cell after {args.warmup:g} s warm-up, "
-        f"{args.reps} repetition(s), (a) and (b) in turn.",
+        f"{platform.python_version()}, Ray {ray.__version__}; load average at the end {load[0]:.2f}. "
+        f"wrk, 1 thread, {args.seconds:g} s per cell after {args.warmup:g} s warm-up, {args.reps} "
+        "repetition(s); the servers measured in turn, cell by cell.",
         "",
-        f"- (a) {names[0]}: {variant.summary}",
-        f"- (b) {names[1]}: the same FastAPI app (`create_api`), model in process",
-        "- (c) `predict_proba` alone on the same rows, one call at a time (p50 column: median per call)",
-        "",
-        table(cells, names, rows_list, concurrency, floors),
-        "",
-        ": Requests per second, rows per second and latency of (a) and (b), with their ratio; (c) is the floor "
-        "{#tbl-bench}",
-        "",
-        "## Targets",
-        "",
+        f"- Ray Serve, variant `{variant.name}`: {variant.summary}. Measured on the service port "
+        "(what `make serve` clients reach) and, when Serve opens one, on the ingress replica's own "
+        "direct-ingress port.",
+        f"- {pairs[0][1]}: the same FastAPI app (`create_api`) under bare uvicorn, model in process.",
+        "- (c): `predict_proba` alone on the same rows, one call at a time (p50 column: median per call).",
     ]
-    lines += [f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})" for what, ok, detail in checks]
+    for i, (a, b) in enumerate(pairs, start=1):
+        lines += ["", f"## ({'a' if i == 1 else 'a' + chr(39)}) {a} against {b}", "",
+                  table(cells, (a, b), rows_list, concurrency, floors), "",
+                  f": {a} (a) against {b} (b): requests and rows per second, latency, ratios a/b; "
+                  f"(c) is the in-process floor {{#tbl-bench-{i}}}", "", "Targets:", ""]
+        lines += [f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})"
+                  for what, ok, detail in targets(cells, (a, b), rows_list, concurrency)]
     lines += ["", f"Whole run: {elapsed:.0f} s."]
     return "\n".join(lines)
 

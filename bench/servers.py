@@ -163,3 +163,18 @@ def start_baseline(config: Path, port: int, log_path: Path, workers: int = 2) ->
     env["BENCH_SERVE_CONFIG"] = str(config)
     proc = _spawn("uvicorn", cmd, env, log_path)
     return Server(f"uvicorn x{workers}", f"http://127.0.0.1:{port}", proc, log_path, signal.SIGTERM, 20.0)
+
+
+def direct_ingress_ports(server: Server, low: int = 30000, high: int = 31000) -> list[int]:
+    """Loopback ports the Serve replicas listen on themselves (Ray 2.60's direct ingress range)."""
+    ports = set()
+    for p in server.track():
+        try:
+            if "ServeReplica" not in " ".join(p.cmdline()):
+                continue
+            for conn in p.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and low <= conn.laddr.port < high:
+                    ports.add(conn.laddr.port)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return sorted(ports)

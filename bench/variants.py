@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
+from bench.workspace import ROOT
 from modelship.contract import load_contract
 from modelship.registry import Registry
 from serve.api import Service, create_api
@@ -32,6 +33,20 @@ class Variant:
     import_path: str = "serve.app:build"
     deployments: dict[str, Any] = field(default_factory=dict)
     access_log: bool | None = None
+    # Give the ingress replica the service port itself (Serve's proxy moves PROXY_PORT_OFFSET up).
+    pin_direct_port: bool = False
+
+
+PROXY_PORT_OFFSET = 10
+
+
+def pinned_port_env(port: int) -> dict[str, str]:
+    """Direct-ingress ports from the service port up: the first ingress replica gets it.
+
+    Ray hands replica ports out lowest first; a port a stopped replica held is quarantined a
+    while, so the range keeps spares for restarts (below the proxy's port)."""
+    return {"RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + PROXY_PORT_OFFSET - 1)}
 
 
 class BatchedLocalBackend:
@@ -109,6 +124,19 @@ def build_single_direct(args: dict[str, Any]) -> Any:
     return SingleDeployment.bind(settings, False)
 
 
+# HAProxy's files default to /tmp/haproxy-serve, shared by every cluster on the machine: keep
+# ours apart. Its Prometheus frontend binds all interfaces (Ray's template says `bind :PORT`);
+# move it off the default port so it cannot collide with another session's.
+HAPROXY_DIR = ROOT / "var" / "bench" / "haproxy"
+HAPROXY_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(HAPROXY_DIR / "haproxy.cfg"),
+    "RAY_SERVE_HAPROXY_SOCKET_PATH": str(HAPROXY_DIR / "admin.sock"),
+    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(HAPROXY_DIR),
+    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(HAPROXY_DIR / "server-state"),
+    "RAY_SERVE_HAPROXY_METRICS_PORT": "18190",
+}
+
 ONE_DEPLOYMENT = {"Ingress": None, "Model": None,
                   "Single": {"num_replicas": 1, "max_ongoing_requests": 64, "max_queued_requests": 256,
                              "graceful_shutdown_timeout_s": 5}}
@@ -118,7 +146,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
             throughput_optimized=False),
     Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",
-            env={"RAY_SERVE_ENABLE_HA_PROXY": "1"}),
+            env=HAPROXY_ENV),
     Variant("one-deployment", "ingress and model in one deployment, @serve.batch in the replica",
             import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT),
     Variant("one-deployment-direct", "ingress and model in one deployment, one predict_proba per request",
@@ -134,5 +162,14 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             deployments={"Model": {"user_config": {"batch_wait_timeout_s": 0.005}}}),
     Variant("batch-1", "model max_batch_size 1 (no batching)",
             deployments={"Model": {"user_config": {"max_batch_size": 1}}}),
+    Variant("pinned-direct-port", "the ingress replica's direct-ingress port is the service port "
+            "(RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT), Serve's proxy moved aside", pin_direct_port=True),
+    Variant("one-deployment-pinned", "one deployment (@serve.batch in the replica) on a pinned direct port",
+            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT, pin_direct_port=True),
+    Variant("one-deployment-haproxy", "one deployment (@serve.batch in the replica) behind HAProxy",
+            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT, env=HAPROXY_ENV),
+    Variant("one-deployment-2-haproxy", "one deployment, 2 replicas (one per core) behind HAProxy",
+            import_path="bench.variants:build_single", env=HAPROXY_ENV,
+            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
     Variant("access-log", "Serve access log on", access_log=True),
 ]}
