@@ -171,5 +171,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("one-deployment-2-haproxy", "one deployment, 2 replicas (one per core) behind HAProxy",
             import_path="bench.variants:build_single", env=HAPROXY_ENV,
             deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
+    Variant("one-deployment-2-haproxy-1thread", "one deployment, 2 replicas behind HAProxy with one thread "
+            "(RAY_SERVE_HAPROXY_NBTHREAD=1: its default of 4 competes with the replicas for 2 cores)",
+            import_path="bench.variants:build_single", env={**HAPROXY_ENV, "RAY_SERVE_HAPROXY_NBTHREAD": "1"},
+            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
     Variant("access-log", "Serve access log on", access_log=True),
 ]}
