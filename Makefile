@@ -53,7 +53,8 @@ rollback: setup ## return production to the version before it
 	$(PY) -m modelship rollback
 
 system-deps: ## Debian packages the tests use (installed only when missing)
-	@command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+	@missing=""; for tool in strace wrk; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 test: setup system-deps ## every test, with coverage (gate: 90%)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90

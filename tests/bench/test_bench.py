@@ -78,9 +78,9 @@ def test_baseline_rejects_a_predict_without_a_token(ws: workspace.Workspace, bas
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: apt-get install -y wrk")
 def test_a_tiny_wrk_run_against_the_baseline_parses_with_no_errors(
         ws: workspace.Workspace, baseline: servers.Server) -> None:
+    assert shutil.which("wrk"), "wrk is not installed: `make system-deps` installs it"
     result = wrk.run(baseline.base_url + "/v1/predict", ws.body_path(1), ws.token_path(), connections=2, seconds=1)
     assert result.requests > 0
     assert result.errors == 0  # every answer was a 2xx: token and body were sent as meant
