@@ -12,8 +12,15 @@ plus the environment this project needs:
 - RAY_USAGE_STATS_ENABLED=0; RAY_AUTH_MODE=token (Ray 2.60 turns its token auth on by
   default; we say so explicitly, and the Serve CLI needs it with --address).
 - RAY_SERVE_THROUGHPUT_OPTIMIZED=1 unless set: Serve's direct ingress and gRPC between
-  replicas. Measured on Ray 2.60.0 on a 2-core machine: ~1,000-1,150 req/s at 32 concurrent
-  clients with the FastAPI ingress, against ~16 req/s with Serve's defaults.
+  replicas. Direct ingress alone does not take Serve's proxy off `http_options.port`: the
+  proxy keeps that port and forwards to the ingress replica, which listens on a port of its
+  own (30000-31000 by default). So the launcher gives the ingress replica the configured port
+  itself (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT = port, ..._MAX_HTTP_PORT = port + 9, spares
+  for a restarted replica while its old port is quarantined) and moves Serve's proxy to
+  port + 10 on 127.0.0.1. Measured on Ray 2.60.0 on a 2-core machine (docs/performance.qmd),
+  two deployments, 32 concurrent clients: 124-174 req/s through the proxy, 325-676 req/s on
+  the replica's port; at one client, p50 13 ms against 3-5 ms. This holds for one ingress
+  replica: with more, only the first gets the configured port.
 - The dashboard, if enabled, binds 127.0.0.1; Ray's node address is 127.0.0.1, and Ray is
   kept from probing a public address to find its own (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0).
 
@@ -39,8 +46,17 @@ cluster_name: modelship-local
 """
 
 
-def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = True) -> dict[str, str]:
-    """The environment variables Ray's processes must start with; also applied to os.environ."""
+# Serve's proxy moves this far above the configured port when the ingress replica takes it;
+# the ports in between are spares for direct ingress (see the module docstring).
+PROXY_PORT_OFFSET = 10
+
+
+def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = True,
+                        service_port: int | None = None) -> dict[str, str]:
+    """The environment variables Ray's processes must start with; also applied to os.environ.
+
+    With `service_port` (and throughput-optimized on), direct ingress hands the ingress
+    replica that port (the lowest of its range) instead of one from 30000-31000."""
     home = ray_dir / "home"
     home.mkdir(parents=True, exist_ok=True)
     bootstrap = home / "ray_bootstrap_config.yaml"
@@ -65,6 +81,9 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+        if service_port is not None:
+            env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(service_port)
+            env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(service_port + PROXY_PORT_OFFSET - 1)
     os.environ.update(env)
     return env
 
@@ -78,7 +97,9 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
         throughput_optimized: bool = True) -> int:
     root = Path.cwd()
     ray_dir = ray_dir.resolve()
-    prepare_environment(root, ray_dir, throughput_optimized)
+    raw = load_config(config_path)
+    service_port = int((raw.get("http_options") or {}).get("port", 8000))
+    prepare_environment(root, ray_dir, throughput_optimized, service_port)
     # Imported only now: Ray reads its environment variables at import time.
     import ray
     from ray import serve
@@ -86,7 +107,12 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
     from ray.serve.config import gRPCOptions
     from ray.serve.schema import ServeDeploySchema
 
-    config = ServeDeploySchema.model_validate(load_config(config_path))
+    config = ServeDeploySchema.model_validate(raw)
+    if throughput_optimized:
+        # The ingress replica serves the configured port; Serve's proxy (still started, it
+        # routes to replicas and reports health) moves aside, on loopback whatever the config says.
+        config.http_options.port = service_port + PROXY_PORT_OFFSET
+        config.http_options.host = "127.0.0.1"
     tmp = ray_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     stopping = False
@@ -116,8 +142,9 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
         )
         client.deploy_apps(config, _blocking=False)
         http = config.http_options
-        print(f"modelship: deploying {config_path} on http://{http.host}:{http.port} "
-              f"(Ray temp {tmp}); Ctrl-C stops it", flush=True)
+        where = f"http://127.0.0.1:{service_port}" if throughput_optimized else f"http://{http.host}:{http.port}"
+        print(f"modelship: deploying {config_path} on {where} (Serve's proxy on :{http.port}; "
+              f"Ray temp {tmp}); Ctrl-C stops it", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ it started is left behind.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -35,6 +36,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_block(size: int = 11) -> int:
+    """A port whose next `size - 1` ports are free too: the launcher gives the ingress replica
+    the configured port, keeps the next ones as its spares and puts Serve's proxy at port + 10."""
+    for _ in range(200):
+        start = free_port()
+        if start + size > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as stack:
+                for p in range(start, start + size):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", p))
+            return start
+        except OSError:
+            continue
+    raise RuntimeError("no block of free ports on 127.0.0.1")
 
 
 @dataclass
@@ -145,8 +164,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
     secrets["pathologist"] = auth.create_client("pathologist", ["predict", "feedback"], kind="user")
 
-    port = free_port()
+    port = free_port_block()
     dashboard_port = free_port()
+    while port <= dashboard_port <= port + 10:
+        dashboard_port = free_port()
     config_path = base / "serve.yaml"
     data_dir = base / "data"
     write_config(config_path, port=port, registry=registry_root, state_dir=state_dir, data_dir=data_dir)

@@ -83,7 +83,10 @@ def test_the_service_runs_throughput_optimized_with_direct_ingress(served):
     (pid,) = served.replica_pids("Ingress")
     proc = psutil.Process(pid)
     assert proc.environ().get("RAY_SERVE_THROUGHPUT_OPTIMIZED") == "1"
-    # Direct ingress: the ingress replica itself listens for HTTP, on loopback.
+    # Direct ingress: the ingress replica itself listens for HTTP on the configured port (the
+    # launcher pins it there and moves Serve's proxy aside), on loopback.
+    port = int(served.base_url.rsplit(":", 1)[1])
     listening = [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-    http = [a for a in listening if 30000 <= a.port < 31000]
+    http = [a for a in listening if a.port == port]
     assert http and all(a.ip == "127.0.0.1" for a in http), listening
+    assert not [a for a in listening if 30000 <= a.port < 31000], listening
