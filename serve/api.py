@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,7 @@ from serve.schemas import (
     predict_models,
 )
 from serve.settings import ServiceSettings
-from serve.store import FeedbackExists, PredictionRow, Store, utcnow
+from serve.store import FeedbackExists, PredictionRow, Store, new_prediction_id, utcnow
 
 log = logging.getLogger("modelship.api")
 API_VERSION = "1.0.0"
@@ -289,7 +288,7 @@ def create_api(settings: ServiceSettings, contract: Contract, service: Service |
         out, stored = [], []
         positive, negative = contract.target.positive, contract.target.negative
         for values_row, p in zip(values, scores.probabilities):
-            pid = uuid.uuid4().hex
+            pid = new_prediction_id()
             label = positive if p >= scores.threshold else negative
             out.append({"prediction_id": pid, "label": label, "probability": p,
                         "threshold": scores.threshold, "model_version": scores.version})

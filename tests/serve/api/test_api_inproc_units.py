@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from serve.problems import install, kind_for, validation_params
 from serve.ratelimit import TokenBuckets, retry_after_header
 from serve.settings import ROOT_ENV, ServiceSettings, project_root, resolve
 from serve.spec import openapi_document, render, settings_from_config, write_openapi
-from serve.store import PredictionRow, Store
+from serve.store import PredictionRow, Store, new_prediction_id
 from tests.api.builders import CONTRACT, training_data
 from tests.serve.api.inproc_support import problem
 
@@ -354,3 +356,44 @@ def test_the_guard_hands_further_reads_to_the_server_after_replaying_the_body():
     assert reads == [{"type": "http.request", "body": b"abc", "more_body": False}, {"type": "http.disconnect"}]
     assert (b"cache-control", b"no-store") in sent[0]["headers"]
 
+
+
+def test_prediction_ids_are_32_hex_characters_ordered_by_time_and_random_after_the_timestamp():
+    ids = [new_prediction_id() for _ in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    # The first 12 characters are the creation time in ms: they never go backwards.
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids)
+    # The other 80 bits are random: ids of the same millisecond still differ there.
+    assert len({i[12:] for i in ids}) == len(ids)
+
+
+def test_a_reader_sees_a_prediction_while_its_flush_is_writing_and_after(tmp_path):
+    store = Store(tmp_path / "s.sqlite3")
+    store.add_predictions([_row("a" * 32)])
+    entered, release = threading.Event(), threading.Event()
+    real = store._writer
+
+    class SlowWriter:
+        # Holds the flush mid-write, so the test can read while the write is under way.
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                entered.set()
+                release.wait(5)
+            return real.execute(sql, *args)
+
+        def executemany(self, sql, rows):
+            return real.executemany(sql, rows)
+
+    store._writer = SlowWriter()
+    flusher = threading.Thread(target=store.flush)
+    flusher.start()
+    assert entered.wait(5)
+    # The flush holds no lock readers or writers of the request path need while it writes.
+    store.add_predictions([_row("b" * 32)])
+    assert store.get_prediction("a" * 32) is not None
+    release.set()
+    flusher.join(5)
+    assert store.get_prediction("a" * 32) is not None and store.get_prediction("b" * 32) is not None
+    store._writer = real
+    assert store.flush() == 1
