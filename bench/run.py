@@ -197,14 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(ws.root / data_dir, ignore_errors=True)
     port, bport = servers.free_port(args.port), servers.free_port(args.baseline_port)
     env = dict(variant.env)
-    config_port = port
-    if variant.pin_direct_port:
-        from bench.variants import PROXY_PORT_OFFSET, pinned_port_env
-        env.update(pinned_port_env(port))
-        config_port = servers.free_port(port + PROXY_PORT_OFFSET)
+    # The launcher itself gives the ingress replica the configured port and moves Serve's proxy
+    # to port + 10 (serve/launcher.py), so every throughput-optimized variant is pinned.
     serve_cfg = workspace.write_serve_config(
-        ws, ws.root / f"serve-{variant.name}.yaml", port=config_port, import_path=variant.import_path,
-        deployments=variant.deployments, access_log=variant.access_log)
+        ws, ws.root / f"serve-{variant.name}.yaml", port=port, import_path=variant.import_path,
+        deployments=variant.deployments, access_log=variant.access_log, args=variant.args)
     base_cfg = workspace.write_serve_config(ws, ws.root / "baseline.yaml", port=bport, data_dir="baseline-data")
     floors = {rows: measure_floor(ws, rows) for rows in rows_list}
 

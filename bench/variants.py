@@ -1,8 +1,12 @@
 """Variants of the Serve deployment that the benchmark can run instead of serve/config.yaml as is.
 
 Each variant is the project's config plus changes: environment variables for Ray, launcher
-flags, per-deployment overrides, or another application (`build_single`: the same FastAPI
-ingress with the model in the ingress replica, one deployment instead of two).
+flags, application args (`topology: single`), per-deployment overrides, or another application
+(`build_single`: the prototype of what is now `topology: single`, kept to compare with it).
+
+The launcher gives the ingress replica the service port itself (serve/launcher.py), so every
+throughput-optimized variant is measured on a pinned port; the `*-pinned*` names are kept for
+the runs docs/performance.qmd quotes.
 """
 from __future__ import annotations
 
@@ -33,20 +37,16 @@ class Variant:
     import_path: str = "serve.app:build"
     deployments: dict[str, Any] = field(default_factory=dict)
     access_log: bool | None = None
-    # Give the ingress replica the service port itself (Serve's proxy moves PROXY_PORT_OFFSET up).
-    pin_direct_port: bool = False
+    # Application args set over the config's (e.g. topology).
+    args: dict[str, Any] = field(default_factory=dict)
 
 
-PROXY_PORT_OFFSET = 10
-
-
-def pinned_port_env(port: int) -> dict[str, str]:
-    """Direct-ingress ports from the service port up: the first ingress replica gets it.
-
-    Ray hands replica ports out lowest first; a port a stopped replica held is quarantined a
-    while, so the range keeps spares for restarts (below the proxy's port)."""
-    return {"RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
-            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + PROXY_PORT_OFFSET - 1)}
+# topology: single as serve/config.yaml describes it: no Model entry, the model's knobs on Ingress.
+SINGLE_ARGS = {"topology": "single"}
+SINGLE = {"Model": None,
+          "Ingress": {"health_check_period_s": 2,
+                      "user_config": {"max_batch_size": 32, "batch_wait_timeout_s": 0.0,
+                                      "poll_interval_s": 1.0, "pinned_version": None}}}
 
 
 class BatchedLocalBackend:
@@ -127,6 +127,8 @@ def build_single_direct(args: dict[str, Any]) -> Any:
 # HAProxy's files default to /tmp/haproxy-serve, shared by every cluster on the machine: keep
 # ours apart. Its Prometheus frontend binds all interfaces (Ray's template says `bind :PORT`);
 # move it off the default port so it cannot collide with another session's.
+# HAProxy binds http_options.port, which the launcher now moves to port + 10 (the replica holds
+# the service port): the service port these variants measure is the first replica's own.
 HAPROXY_DIR = ROOT / "var" / "bench" / "haproxy"
 HAPROXY_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -143,6 +145,8 @@ ONE_DEPLOYMENT = {"Ingress": None, "Model": None,
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("default", "serve/config.yaml as `make serve` runs it (throughput-optimized on)"),
+    Variant("single", "topology: single (the model in the ingress replica, @serve.batch)",
+            args=SINGLE_ARGS, deployments=SINGLE),
     Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
             throughput_optimized=False),
     Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",
@@ -163,9 +167,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("batch-1", "model max_batch_size 1 (no batching)",
             deployments={"Model": {"user_config": {"max_batch_size": 1}}}),
     Variant("pinned-direct-port", "the ingress replica's direct-ingress port is the service port "
-            "(RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT), Serve's proxy moved aside", pin_direct_port=True),
+            "(RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT), Serve's proxy moved aside"),
     Variant("one-deployment-pinned", "one deployment (@serve.batch in the replica) on a pinned direct port",
-            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT, pin_direct_port=True),
+            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT),
     Variant("one-deployment-haproxy", "one deployment (@serve.batch in the replica) behind HAProxy",
             import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT, env=HAPROXY_ENV),
     Variant("one-deployment-2-haproxy", "one deployment, 2 replicas (one per core) behind HAProxy",

@@ -113,7 +113,8 @@ def issue_token(ws: Workspace) -> str:
 
 def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str = "serve.app:build",
                        deployments: dict[str, dict[str, Any]] | None = None,
-                       access_log: bool | None = None, data_dir: str = "serve-data") -> Path:
+                       access_log: bool | None = None, data_dir: str = "serve-data",
+                       args: dict[str, Any] | None = None) -> Path:
     """serve/config.yaml with this workspace's paths and port, and optional per-deployment overrides.
 
     `deployments` maps a deployment name to fields to set on it (e.g. max_ongoing_requests);
@@ -127,6 +128,7 @@ def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str
     app["import_path"] = import_path
     app["args"].update(registry=str(ws.registry), state_dir=str(ws.state_dir),
                        data_dir=str(ws.root / data_dir), clients={CLIENT: UNLIMITED})
+    app["args"].update(args or {})
     by_name = {d["name"]: d for d in app["deployments"]}
     for name, fields in (deployments or {}).items():
         if fields is None:  # remove a deployment the variant does not have
@@ -134,7 +136,9 @@ def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str
             continue
         target = by_name.setdefault(name, {"name": name})
         for key, value in fields.items():
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
+            if value is None:  # remove a field (e.g. user_config of a deployment that has none)
+                target.pop(key, None)
+            elif isinstance(value, dict) and isinstance(target.get(key), dict):
                 target[key] = {**target[key], **value}
             else:
                 target[key] = value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,6 +67,9 @@ class ServiceSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     # Predictions are buffered in memory and written in batches (see docs/api.qmd, durability).
     prediction_flush_s: float = Field(default=0.05, gt=0)
+    # split: an ingress deployment and a model deployment; single: the model in the ingress
+    # replica (one deployment, the faster one measured). Why split stays the default: docs/api.qmd.
+    topology: Literal["single", "split"] = "split"
 
     @field_validator("cors_origins")
     @classmethod

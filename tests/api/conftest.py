@@ -30,6 +30,8 @@ STRACE = "/usr/bin/strace"
 START_TIMEOUT_S = 180
 APP = "modelship"
 ALLOWED_ORIGIN = "http://app.modelship.test"
+# MODELSHIP_TEST_TOPOLOGY=single runs the session against `topology: single` (default: the config's).
+TOPOLOGY_ENV = "MODELSHIP_TEST_TOPOLOGY"
 
 
 def free_port() -> int:
@@ -116,6 +118,17 @@ class Served:
                 pass
         return out
 
+    @property
+    def topology(self) -> str:
+        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        app = next(a for a in config["applications"] if a["name"] == APP)
+        return app["args"].get("topology", "single")
+
+    @property
+    def model_deployment(self) -> str:
+        """The deployment whose replicas hold the model: the one deployment, or Model (split)."""
+        return "Model" if self.topology == "split" else "Ingress"
+
     def wait_ready(self, timeout_s: float) -> float:
         start = time.monotonic()
         while time.monotonic() - start < timeout_s:
@@ -144,8 +157,15 @@ def write_config(path: Path, *, port: int, registry: Path, state_dir: Path, data
                  "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
                  "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}},
     )
+    if os.environ.get(TOPOLOGY_ENV) == "single":
+        # The suite against the one-deployment topology, set up as serve/config.yaml describes.
+        app["args"]["topology"] = "single"
+        model = next(d for d in app["deployments"] if d["name"] == "Model")
+        app["deployments"] = [d for d in app["deployments"] if d["name"] != "Model"]
+        ingress = app["deployments"][0]
+        ingress.update(health_check_period_s=model["health_check_period_s"], user_config=model["user_config"])
     for dep in app["deployments"]:
-        if dep["name"] == "Model":
+        if "user_config" in dep:  # the deployment holding the model, whatever the topology
             dep["user_config"]["poll_interval_s"] = 0.5
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 

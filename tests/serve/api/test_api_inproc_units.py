@@ -397,3 +397,27 @@ def test_a_reader_sees_a_prediction_while_its_flush_is_writing_and_after(tmp_pat
     assert store.get_prediction("a" * 32) is not None and store.get_prediction("b" * 32) is not None
     store._writer = real
     assert store.flush() == 1
+
+
+def test_the_single_topology_is_one_deployment_holding_the_model():
+    from serve.app import SingleIngress, build
+    app = build({"topology": "single"})
+    assert app._bound_deployment.name == "Ingress"
+    assert app._bound_deployment.func_or_class is SingleIngress.func_or_class
+    # No handle argument: the model is in the replica, not in another deployment.
+    assert not any(hasattr(a, "_bound_deployment") for a in app._bound_deployment.init_args)
+
+
+def test_the_default_split_topology_binds_the_ingress_to_a_model_deployment():
+    from serve.app import Ingress, ModelDeployment, build
+    assert ServiceSettings().topology == "split"
+    app = build({})
+    ingress = app._bound_deployment
+    assert ingress.name == "Ingress" and ingress.func_or_class is Ingress.func_or_class
+    model = ingress.init_args[0]._bound_deployment
+    assert model.name == "Model" and model.func_or_class is ModelDeployment.func_or_class
+
+
+def test_an_unknown_topology_is_refused():
+    with pytest.raises(ValidationError):
+        ServiceSettings(topology="three")
