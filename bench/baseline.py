@@ -22,7 +22,7 @@ from modelship.registry import Registry
 from serve.api import Service, create_api
 from serve.auth import AuthService, AuthSettings
 from serve.model import LocalBackend, ModelHolder
-from serve.ratelimit import TokenBuckets
+from serve.ratelimit import shared_buckets
 from serve.settings import ServiceSettings
 from serve.store import Store
 
@@ -37,8 +37,9 @@ def create_app() -> FastAPI:
     store = Store(settings.db_path)
     service = Service(auth=AuthService(AuthSettings.from_env(settings.state_path)),
                       backend=LocalBackend(ModelHolder(settings.registry_path)), store=store,
-                      registry=Registry(settings.registry_path), requests=TokenBuckets(),
-                      rows=TokenBuckets(), token_attempts=TokenBuckets())
+                      registry=Registry(settings.registry_path),
+                      # Shared by the workers, as by Serve's replicas: limits hold per client.
+                      **shared_buckets(settings.limits_path))
     app = create_api(settings, contract, service)
 
     async def flush_predictions() -> None:

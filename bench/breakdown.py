@@ -14,7 +14,6 @@ import json
 import pstats
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +79,7 @@ async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
 def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
     from serve.schemas import PredictResponse, predict_models
     from serve.settings import ServiceSettings
+    from serve.store import new_prediction_ids
 
     service = app.state.service
     settings = ServiceSettings.model_validate(workspace.service_args(ws.root / "breakdown.yaml"))
@@ -94,22 +94,28 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
     probs = model.predict_proba(X)[:, 1].tolist()
     header = "Bearer " + token
 
-    def per_row_work() -> list[dict[str, Any]]:
-        out = []
-        for v, p in zip(values, probs):
-            out.append({"prediction_id": uuid.uuid4().hex, "label": "M" if p >= 0.5 else "B", "probability": p,
-                        "threshold": 0.5, "model_version": "v0001"})
-            json.dumps(v)
-        return out
+    def per_row_work(features: Callable[[], list[Any]]) -> Callable[[], list[dict[str, Any]]]:
+        def work() -> list[dict[str, Any]]:
+            out = []
+            for pid, p, _ in zip(new_prediction_ids(len(values)), probs, features()):
+                out.append({"prediction_id": pid, "label": "M" if p >= 0.5 else "B", "probability": p,
+                            "threshold": 0.5, "model_version": "v0001"})
+            return out
+        return work
 
-    answer = {"model_version": "v0001", "positive_label": "M", "predictions": per_row_work(), "notice": "x"}
+    as_bytes = per_row_work(lambda: [r.tobytes() for r in X])  # what the API stores
+    as_json = per_row_work(lambda: [json.dumps(v) for v in values])  # what it stored before
+
+    answer = {"model_version": "v0001", "positive_label": "M", "predictions": as_bytes(), "notice": "x"}
 
     import pandas as pd
     one = {n: parsed["records"][0][n] for n in names}
     return {
-        "JSON parse of the body": per_call_us(lambda: json.loads(raw)),
-        "pydantic validation (strict, bounded)": per_call_us(lambda: request_model.model_validate(parsed)),
-        "pydantic validation from JSON bytes": per_call_us(lambda: request_model.model_validate_json(raw)),
+        "JSON parse of the body (json.loads)": per_call_us(lambda: json.loads(raw)),
+        "pydantic validation of the parsed body (strict, bounded)": per_call_us(
+            lambda: request_model.model_validate(parsed)),
+        "pydantic parse and validation from the JSON bytes (what the API does)": per_call_us(
+            lambda: request_model.model_validate_json(raw)),
         "auth: Bearer header to principal (cached)": per_call_us(
             lambda: service.auth.principal_from_header(header)),
         "rate limit and row quota buckets": per_call_us(
@@ -117,7 +123,8 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
         "records to numpy array": per_call_us(
             lambda: np.array([[r.__dict__[f] for f in names] for r in validated.records], dtype=np.float64)),
         "predict_proba (sklearn defaults)": per_call_us(lambda: model.predict_proba(X)),
-        "per-row ids, labels, stored features (uuid4, json.dumps)": per_call_us(per_row_work),
+        "per-row ids, labels, stored features as float64 bytes (what the API does)": per_call_us(as_bytes),
+        "the same with features as JSON text": per_call_us(as_json),
         "response model validation (PredictResponse)": per_call_us(lambda: PredictResponse.model_validate(answer)),
         "response JSON encoding": per_call_us(lambda: json.dumps(answer).encode()),
         "(for comparison) one-row pandas DataFrame": per_call_us(lambda: pd.DataFrame([one])),

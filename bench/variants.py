@@ -179,5 +179,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             "(RAY_SERVE_HAPROXY_NBTHREAD=1: its default of 4 competes with the replicas for 2 cores)",
             import_path="bench.variants:build_single", env={**HAPROXY_ENV, "RAY_SERVE_HAPROXY_NBTHREAD": "1"},
             deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
+    Variant("single-2-replicas", "topology: single, 2 ingress replicas sharing the service port (SO_REUSEPORT)",
+            args=SINGLE_ARGS, deployments={**SINGLE, "Ingress": {**SINGLE["Ingress"], "num_replicas": 2}}),
     Variant("access-log", "Serve access log on", access_log=True),
 ]}

@@ -1,17 +1,17 @@
 """The Ray Serve application, in one of two topologies (`topology` in the app's args).
 
-split (the default): an ingress deployment and a model deployment, called through a handle.
+single (the default): one deployment; the model lives in each ingress replica.
+
+    client ─HTTP─► Ingress ×2 (auth, validation, limits, store, model: @serve.batch)
+
+split: an ingress deployment and a model deployment, called through a handle.
 
     client ─HTTP─► Ingress (auth, validation, limits, store) ─handle─► Model (@serve.batch)
 
-single: one deployment; the model lives in the ingress replica.
-
-    client ─HTTP─► Ingress (auth, validation, limits, store, model: @serve.batch)
-
 `single` saves a handle call and a second process per request: measured on Ray 2.60.0, 2 cores
-(docs/performance.qmd), p50 at one client 5.2 ms → ~1.1 ms and 32 clients ~600 → 1,150-1,750
-req/s. It is not the default because a killed replica then takes the service port down with it
-for as long as its connections linger (docs/api.qmd); `split` survives a model replica's death.
+(docs/performance.qmd), p50 at one client ~3.1 ms → ~1.0 ms and several times the throughput.
+Its replicas all listen on the service port (serve/shared_port.py), so one that dies leaves
+the others answering; `split` suits a model that needs resources of its own.
 
 `build(args)` is the import path in serve/config.yaml; `args` are ServiceSettings. Serve's
 knobs (replicas, max_ongoing_requests, max_queued_requests, batching via user_config) are
@@ -19,8 +19,9 @@ set in the config file, not here; user_config goes to the deployment that holds 
 (Ingress in `single`, Model in `split`).
 
 Version switches: each replica holding the model follows the registry's production pointer
-(checked every `poll_interval_s`, or at once when the admin endpoint calls `refresh`) and swaps
-the model in place, so no replica restarts and no request fails. `user_config.pinned_version`
+(checked before every batch with one stat(), and preloaded every `poll_interval_s`) and swaps
+the model in place, so no replica restarts, no request fails, and once a switch is written no
+replica answers with the old version. `user_config.pinned_version`
 overrides the pointer through Serve's reconfigure (`serve deploy` with a new value).
 """
 from __future__ import annotations
@@ -38,7 +39,8 @@ from modelship.registry import Registry
 from serve.api import Service, create_api
 from serve.auth import AuthService, AuthSettings
 from serve.model import ModelHolder, ModelUnavailable, Scores, card_of
-from serve.ratelimit import TokenBuckets
+from serve.ratelimit import shared_buckets
+from serve import shared_port
 from serve.settings import ServiceSettings
 from serve.store import Store
 
@@ -82,8 +84,15 @@ class ModelRunner:
             except Exception:  # never let the follower die; the next tick retries
                 log.exception("registry sync failed")
 
+    async def _follow_pointer(self) -> None:
+        # A switch written by another replica or the CLI takes effect here before the next
+        # answer, not at the next poll: clients never see versions go back and forth.
+        if self.holder.pointer_moved():
+            await asyncio.to_thread(self.holder.sync)
+
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def predict(self, batches: list[np.ndarray]) -> list[Scores]:
+        await self._follow_pointer()
         if len(batches) == 1:
             return [self.holder.predict(batches[0])]
         sizes = [len(b) for b in batches]
@@ -95,6 +104,7 @@ class ModelRunner:
         return out
 
     async def card(self) -> dict[str, Any]:
+        await self._follow_pointer()
         return card_of(self.holder.current)
 
     async def refresh(self) -> str:
@@ -169,13 +179,14 @@ class IngressBase:
     """Authentication, validation, limits and the prediction store: the FastAPI app."""
 
     def _start_ingress(self, settings: dict[str, Any], backend_of: Any) -> None:
+        shared_port.install()  # before Serve starts this replica's HTTP server
         self.settings = ServiceSettings.model_validate(settings)
         self.contract = load_contract(self.settings.contract_path)
         auth = AuthService(AuthSettings.from_env(self.settings.state_path))  # refuses default/short keys
         self.store = Store(self.settings.db_path)
         self.service = Service(auth=auth, backend=backend_of(self), store=self.store,
-                               registry=Registry(self.settings.registry_path), requests=TokenBuckets(),
-                               rows=TokenBuckets(), token_attempts=TokenBuckets())
+                               registry=Registry(self.settings.registry_path),
+                               **shared_buckets(self.settings.limits_path))
         self._flusher = asyncio.get_running_loop().create_task(self._flush_predictions())
 
     async def _flush_predictions(self) -> None:

@@ -15,12 +15,12 @@ plus the environment this project needs:
   replicas. Direct ingress alone does not take Serve's proxy off `http_options.port`: the
   proxy keeps that port and forwards to the ingress replica, which listens on a port of its
   own (30000-31000 by default). So the launcher gives the ingress replica the configured port
-  itself (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT = port, ..._MAX_HTTP_PORT = port + 9, spares
-  for a restarted replica while its old port is quarantined) and moves Serve's proxy to
+  itself (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT = port, ..._MAX_HTTP_PORT = port + 9, the
+  ports Serve's controller books for the replicas) and moves Serve's proxy to
   port + 10 on 127.0.0.1. Measured on Ray 2.60.0 on a 2-core machine (docs/performance.qmd),
   two deployments, 32 concurrent clients: 124-174 req/s through the proxy, 325-676 req/s on
-  the replica's port; at one client, p50 13 ms against 3-5 ms. This holds for one ingress
-  replica: with more, only the first gets the configured port.
+  the replica's port; at one client, p50 13 ms against 3-5 ms. MODELSHIP_SHARED_PORT = port
+  makes every ingress replica listen on that same port (serve/shared_port.py).
 - The dashboard, if enabled, binds 127.0.0.1; Ray's node address is 127.0.0.1, and Ray is
   kept from probing a public address to find its own (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0).
 
@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from serve.shared_port import ENV as SHARED_PORT_ENV
 
 BOOTSTRAP_NOTE = """\
 # Written by serve/launcher.py. Ray reads this file at start instead of probing cloud
@@ -84,6 +86,8 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
         if service_port is not None:
             env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(service_port)
             env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(service_port + PROXY_PORT_OFFSET - 1)
+            # Every ingress replica binds the service port itself (serve/shared_port.py).
+            env[SHARED_PORT_ENV] = str(service_port)
     os.environ.update(env)
     return env
 
@@ -109,7 +113,7 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
 
     config = ServeDeploySchema.model_validate(raw)
     if throughput_optimized:
-        # The ingress replica serves the configured port; Serve's proxy (still started, it
+        # The ingress replicas serve the configured port; Serve's proxy (still started, it
         # routes to replicas and reports health) moves aside, on loopback whatever the config says.
         config.http_options.port = service_port + PROXY_PORT_OFFSET
         config.http_options.host = "127.0.0.1"

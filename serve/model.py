@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import sklearn
 
-from modelship.registry import IntegrityError, LoadedModel, Registry, RegistryError
+from modelship.registry import POINTER_FILE, IntegrityError, LoadedModel, Registry, RegistryError
 
 log = logging.getLogger("modelship.model")
 
@@ -68,6 +70,8 @@ class ModelHolder:
         self.pinned_version = pinned_version
         # The column order of the rows the API sends (the contract's); None: the model's own.
         self.feature_order = feature_order
+        self._lock = threading.Lock()  # one sync at a time (the poller's thread, a request's)
+        self._pointer_seen = self._pointer_stamp()
         # The model and its column map, swapped together as one reference.
         # Refuses to start on a missing or tampered model (IntegrityError says which and how to fix).
         self._state: tuple[LoadedModel, list[int] | None] = self._load(self._wanted())
@@ -102,11 +106,30 @@ class ModelHolder:
                                 f"({', '.join(missing)}): retrain it on the current contract")
         return [self.feature_order.index(f) for f in loaded.feature_names]
 
+    def _pointer_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.registry.root / POINTER_FILE)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def pointer_moved(self) -> bool:
+        """Whether the production pointer was replaced since the last sync: one stat() call.
+
+        Replicas check it before scoring, so once a switch has been written (by the admin
+        endpoint of any replica, or the CLI) no replica answers with the old version."""
+        return self.pinned_version is None and self._pointer_stamp() != self._pointer_seen
+
     def sync(self, retry_failed: bool = False) -> str:
         """Load the wanted version if it changed; keep serving the old one if it cannot be loaded.
 
         A version that failed to load is not retried at every poll, only when asked
         (`retry_failed`: the admin endpoint's refresh, after the file was restored)."""
+        with self._lock:
+            self._pointer_seen = self._pointer_stamp()  # before reading: a later move is seen next time
+            return self._sync(retry_failed)
+
+    def _sync(self, retry_failed: bool) -> str:
         try:
             wanted = self._wanted()
         except (RegistryError, OSError, ValueError) as exc:

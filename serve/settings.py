@@ -67,9 +67,9 @@ class ServiceSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     # Predictions are buffered in memory and written in batches (see docs/api.qmd, durability).
     prediction_flush_s: float = Field(default=0.05, gt=0)
-    # split: an ingress deployment and a model deployment; single: the model in the ingress
-    # replica (one deployment, the faster one measured). Why split stays the default: docs/api.qmd.
-    topology: Literal["single", "split"] = "split"
+    # single: the model in each ingress replica (one deployment, the faster one measured);
+    # split: an ingress deployment calling a model deployment. See docs/api.qmd, "Topology".
+    topology: Literal["single", "split"] = "single"
 
     @field_validator("cors_origins")
     @classmethod
@@ -94,6 +94,11 @@ class ServiceSettings(BaseModel):
     @property
     def db_path(self) -> Path:
         return resolve(self.data_dir) / "api.sqlite3"
+
+    @property
+    def limits_path(self) -> Path:
+        """Rate-limit and quota buckets, shared by the ingress replicas of this machine."""
+        return resolve(self.data_dir) / "limits.sqlite3"
 
     def limits_for(self, client_id: str) -> tuple[Limit, Limit]:
         override = self.clients.get(client_id)

@@ -7,7 +7,7 @@ Durability differs on purpose (docs/api.qmd, "Durability"):
   background task: one fsync per prediction would cap throughput at the disk's fsync rate.
   A crash loses at most the last flush interval of predictions (`prediction_flush_s`).
 
-Prediction ids are time-ordered (`new_prediction_id`): random ids land anywhere in the primary
+Prediction ids are time-ordered (`new_prediction_ids`): random ids land anywhere in the primary
 key's B-tree, so on a grown store every insert touched cold pages (26-35 ms per flush measured,
 docs/performance.qmd); ids that grow with time append to its right edge (~1.5 ms).
 """
@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY,
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     label TEXT NOT NULL,
     probability REAL NOT NULL,
     threshold REAL NOT NULL,
-    features TEXT NOT NULL
+    features BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS predictions_created ON predictions(created_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -44,13 +46,25 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-def new_prediction_id() -> str:
-    """32 lowercase hex characters: a 48-bit millisecond timestamp, then 80 random bits.
+def new_prediction_ids(n: int) -> list[str]:
+    """`n` ids of 32 lowercase hex characters: a 48-bit millisecond timestamp, then 80 random bits.
 
     Time first, so ids sort by creation and inserts stay at the end of the primary key's
     index; 80 bits from the OS's CSPRNG keep an id unguessable (it is a capability-like
-    handle: whoever knows it may read the prediction back, if the client also matches)."""
-    return f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}{secrets.token_hex(10)}"
+    handle: whoever knows it may read the prediction back, if the client also matches).
+    One call to the CSPRNG for all `n` (a 100-row request)."""
+    stamp = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
+    rand = secrets.token_hex(10 * n)
+    return [stamp + rand[20 * i:20 * (i + 1)] for i in range(n)]
+
+
+def prediction_id_age_s(prediction_id: str) -> float:
+    """Seconds since the id was issued, from its timestamp (garbage in: a large age)."""
+    try:
+        issued_ms = int(prediction_id[:12], 16)
+    except ValueError:
+        return float("inf")
+    return ((time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) - issued_ms) / 1000
 
 
 def utcnow() -> str:
@@ -66,12 +80,14 @@ class PredictionRow:
     label: str
     probability: float
     threshold: float
-    features: str  # JSON, in contract order
+    # In contract order: float64 bytes for numeric records (a 100-row request spends ~1.3 ms
+    # formatting floats as JSON text, ~30 µs copying bytes), JSON text otherwise.
+    features: bytes | str
 
-    def as_dict(self) -> dict[str, Any]:
-        d = self.__dict__.copy()
-        d["features"] = json.loads(self.features)
-        return d
+    def feature_values(self) -> list[Any]:
+        if isinstance(self.features, bytes):
+            return np.frombuffer(self.features, dtype=np.float64).tolist()
+        return json.loads(self.features)
 
 
 class FeedbackExists(Exception):

@@ -30,7 +30,7 @@ STRACE = "/usr/bin/strace"
 START_TIMEOUT_S = 180
 APP = "modelship"
 ALLOWED_ORIGIN = "http://app.modelship.test"
-# MODELSHIP_TEST_TOPOLOGY=single runs the session against `topology: single` (default: the config's).
+# MODELSHIP_TEST_TOPOLOGY=split runs the session against `topology: split` (default: the config's).
 TOPOLOGY_ENV = "MODELSHIP_TEST_TOPOLOGY"
 
 
@@ -118,6 +118,12 @@ class Served:
                 pass
         return out
 
+    def listening_pids(self) -> set[int]:
+        """The processes listening on the service port."""
+        port = int(self.base_url.rsplit(":", 1)[1])
+        return {c.pid for c in psutil.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+
     @property
     def topology(self) -> str:
         config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
@@ -157,13 +163,15 @@ def write_config(path: Path, *, port: int, registry: Path, state_dir: Path, data
                  "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
                  "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}},
     )
-    if os.environ.get(TOPOLOGY_ENV) == "single":
-        # The suite against the one-deployment topology, set up as serve/config.yaml describes.
-        app["args"]["topology"] = "single"
-        model = next(d for d in app["deployments"] if d["name"] == "Model")
-        app["deployments"] = [d for d in app["deployments"] if d["name"] != "Model"]
-        ingress = app["deployments"][0]
-        ingress.update(health_check_period_s=model["health_check_period_s"], user_config=model["user_config"])
+    if os.environ.get(TOPOLOGY_ENV) == "split":
+        # The suite against the two-deployment topology, set up as serve/config.yaml describes.
+        app["args"]["topology"] = "split"
+        ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
+        model = {"name": "Model", "num_replicas": 1,
+                 **{k: ingress[k] for k in ("max_ongoing_requests", "max_queued_requests", "graceful_shutdown_timeout_s")},
+                 "health_check_period_s": ingress.pop("health_check_period_s"),
+                 "user_config": ingress.pop("user_config")}
+        app["deployments"].append(model)
     for dep in app["deployments"]:
         if "user_config" in dep:  # the deployment holding the model, whatever the topology
             dep["user_config"]["poll_interval_s"] = 0.5

@@ -80,13 +80,15 @@ def test_ray_processes_run_with_the_projects_ray_home_and_telemetry_off(served):
 
 
 def test_the_service_runs_throughput_optimized_with_direct_ingress(served):
-    (pid,) = served.replica_pids("Ingress")
-    proc = psutil.Process(pid)
-    assert proc.environ().get("RAY_SERVE_THROUGHPUT_OPTIMIZED") == "1"
-    # Direct ingress: the ingress replica itself listens for HTTP on the configured port (the
-    # launcher pins it there and moves Serve's proxy aside), on loopback.
     port = int(served.base_url.rsplit(":", 1)[1])
-    listening = [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-    http = [a for a in listening if a.port == port]
-    assert http and all(a.ip == "127.0.0.1" for a in http), listening
-    assert not [a for a in listening if 30000 <= a.port < 31000], listening
+    replicas = served.replica_pids("Ingress")
+    assert replicas
+    for pid in replicas:
+        proc = psutil.Process(pid)
+        assert proc.environ().get("RAY_SERVE_THROUGHPUT_OPTIMIZED") == "1"
+        # Direct ingress: each ingress replica itself listens for HTTP on the configured port
+        # (serve/shared_port.py; the launcher moves Serve's proxy aside), on loopback only.
+        listening = [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        http = [a for a in listening if a.port == port]
+        assert http and all(a.ip == "127.0.0.1" for a in http), listening
+        assert not [a for a in listening if 30000 <= a.port < 31000], listening

@@ -4,6 +4,7 @@ The real model scores the records; the real SQLite store keeps predictions and f
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -89,6 +90,33 @@ def test_a_body_that_is_not_json_is_a_problem_not_a_crash(api):
     r = api.client.post("/v1/predict", content=b"{oops", headers=api.headers("clinic", **{
         "Content-Type": "application/json"}))
     assert problem(r, 422)["type"].endswith("/validation-error")
+
+
+def test_a_body_declared_as_another_media_type_is_415(api):
+    body = json.dumps({"records": sample_records(1)}).encode()
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        r = api.client.post("/v1/predict", content=body, headers=api.headers("clinic", **{"Content-Type": ctype}))
+        assert problem(r, 415)["type"].endswith("/unsupported-media-type"), ctype
+    r = api.client.post("/v1/feedback", content=b'{"prediction_id": "x", "label": "benign"}',
+                        headers=api.headers("clinic", **{"Content-Type": "text/plain"}))
+    problem(r, 415)
+
+
+def test_json_without_a_content_type_or_with_a_charset_is_read(api):
+    body = json.dumps({"records": sample_records(1)}).encode()
+    for extra in ({}, {"Content-Type": "application/json; charset=utf-8"}):
+        r = api.client.post("/v1/predict", content=body, headers=api.headers("clinic", **extra))
+        assert r.status_code == 200, (extra, r.text)
+
+
+def test_errors_found_while_parsing_name_the_field_as_before(api):
+    bad = sample_records(2)
+    bad[1]["mean_radius"] = True
+    r = api.client.post("/v1/predict", content=json.dumps({"records": bad}).encode(),
+                        headers=api.headers("clinic", **{"Content-Type": "application/json"}))
+    assert [p["name"] for p in problem(r, 422)["invalid_params"]] == ["records.1.mean_radius"]
+    r = api.client.post("/v1/predict", content=b"", headers=api.headers("clinic"))
+    assert problem(r, 422)["invalid_params"][0]["name"] == "body"
 
 
 def test_predict_needs_the_predict_scope(api):

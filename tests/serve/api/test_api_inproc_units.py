@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ from serve.problems import install, kind_for, validation_params
 from serve.ratelimit import TokenBuckets, retry_after_header
 from serve.settings import ROOT_ENV, ServiceSettings, project_root, resolve
 from serve.spec import openapi_document, render, settings_from_config, write_openapi
-from serve.store import PredictionRow, Store, new_prediction_id
+from serve.store import PredictionRow, Store, new_prediction_ids
 from tests.api.builders import CONTRACT, training_data
 from tests.serve.api.inproc_support import problem
 
@@ -231,7 +232,12 @@ def test_closing_the_store_flushes_the_pending_predictions(tmp_path):
 
 
 def test_a_stored_row_gives_its_features_back_as_a_list(tmp_path):
-    assert _row(features="[1.5, 2.0]").as_dict()["features"] == [1.5, 2.0]
+    assert _row(features="[1.5, 2.0]").feature_values() == [1.5, 2.0]
+    # Numeric records are stored as float64 bytes, and read back exactly.
+    store = Store(tmp_path / "s.sqlite3")
+    store.add_predictions([_row(features=np.array([0.1, 2.0, 1e-300]).tobytes())])
+    store.flush()
+    assert store.get_prediction("a" * 32)[0].feature_values() == [0.1, 2.0, 1e-300]
 
 
 def test_the_store_creates_its_folder(tmp_path):
@@ -359,7 +365,7 @@ def test_the_guard_hands_further_reads_to_the_server_after_replaying_the_body():
 
 
 def test_prediction_ids_are_32_hex_characters_ordered_by_time_and_random_after_the_timestamp():
-    ids = [new_prediction_id() for _ in range(200)]
+    ids = [i for _ in range(100) for i in new_prediction_ids(2)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert len(set(ids)) == len(ids)
     # The first 12 characters are the creation time in ms: they never go backwards.
@@ -399,19 +405,19 @@ def test_a_reader_sees_a_prediction_while_its_flush_is_writing_and_after(tmp_pat
     assert store.flush() == 1
 
 
-def test_the_single_topology_is_one_deployment_holding_the_model():
+def test_the_default_single_topology_is_one_deployment_holding_the_model():
     from serve.app import SingleIngress, build
-    app = build({"topology": "single"})
+    assert ServiceSettings().topology == "single"
+    app = build({})
     assert app._bound_deployment.name == "Ingress"
     assert app._bound_deployment.func_or_class is SingleIngress.func_or_class
     # No handle argument: the model is in the replica, not in another deployment.
     assert not any(hasattr(a, "_bound_deployment") for a in app._bound_deployment.init_args)
 
 
-def test_the_default_split_topology_binds_the_ingress_to_a_model_deployment():
+def test_the_split_topology_binds_the_ingress_to_a_model_deployment():
     from serve.app import Ingress, ModelDeployment, build
-    assert ServiceSettings().topology == "split"
-    app = build({})
+    app = build({"topology": "split"})
     ingress = app._bound_deployment
     assert ingress.name == "Ingress" and ingress.func_or_class is Ingress.func_or_class
     model = ingress.init_args[0]._bound_deployment
