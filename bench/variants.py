@@ -1,12 +1,12 @@
 """Variants of the Serve deployment that the benchmark can run instead of serve/config.yaml as is.
 
 Each variant is the project's config plus changes: environment variables for Ray, launcher
-flags, application args (`topology: single`), per-deployment overrides, or another application
+flags, application args (`topology: split`), per-deployment overrides, or another application
 (`build_single`: the prototype of what is now `topology: single`, kept to compare with it).
 
-The launcher gives the ingress replica the service port itself (serve/launcher.py), so every
-throughput-optimized variant is measured on a pinned port; the `*-pinned*` names are kept for
-the runs docs/performance.qmd quotes.
+The launcher gives the ingress replicas the service port itself (serve/launcher.py), so every
+throughput-optimized variant is measured on that port. Variants named in older runs of
+docs/performance.qmd and gone from here measured designs that the default has replaced.
 """
 from __future__ import annotations
 
@@ -41,12 +41,14 @@ class Variant:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-# topology: single as serve/config.yaml describes it: no Model entry, the model's knobs on Ingress.
-SINGLE_ARGS = {"topology": "single"}
-SINGLE = {"Model": None,
-          "Ingress": {"health_check_period_s": 2,
-                      "user_config": {"max_batch_size": 32, "batch_wait_timeout_s": 0.0,
-                                      "poll_interval_s": 1.0, "pinned_version": None}}}
+# topology: split as serve/config.yaml describes it: a Model entry holding the model's knobs,
+# one replica of each deployment (the default before the ingress replicas shared the port).
+SPLIT_ARGS = {"topology": "split"}
+SPLIT = {"Ingress": {"num_replicas": 1, "health_check_period_s": None, "user_config": None},
+         "Model": {"num_replicas": 1, "max_ongoing_requests": 64, "max_queued_requests": 256,
+                   "graceful_shutdown_timeout_s": 5, "health_check_period_s": 2,
+                   "user_config": {"max_batch_size": 32, "batch_wait_timeout_s": 0.0,
+                                   "poll_interval_s": 1.0, "pinned_version": None}}}
 
 
 class BatchedLocalBackend:
@@ -144,42 +146,25 @@ ONE_DEPLOYMENT = {"Ingress": None, "Model": None,
                              "graceful_shutdown_timeout_s": 5}}
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("default", "serve/config.yaml as `make serve` runs it (throughput-optimized on)"),
-    Variant("single", "topology: single (the model in the ingress replica, @serve.batch)",
-            args=SINGLE_ARGS, deployments=SINGLE),
+    Variant("default", "serve/config.yaml as `make serve` runs it: topology single, 2 ingress replicas "
+            "sharing the service port, throughput-optimized on"),
+    Variant("one-replica", "topology single, 1 ingress replica", deployments={"Ingress": {"num_replicas": 1}}),
+    Variant("split", "topology split: 1 ingress replica calling 1 model replica through a handle",
+            args=SPLIT_ARGS, deployments=SPLIT),
     Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
             throughput_optimized=False),
     Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",
             env=HAPROXY_ENV),
-    Variant("one-deployment", "ingress and model in one deployment, @serve.batch in the replica",
+    Variant("max-ongoing-5", "Serve's default max_ongoing_requests (5)",
+            deployments={"Ingress": {"max_ongoing_requests": 5}}),
+    Variant("batch-wait-5ms", "batch_wait_timeout_s 5 ms instead of 0",
+            deployments={"Ingress": {"user_config": {"batch_wait_timeout_s": 0.005}}}),
+    Variant("batch-1", "max_batch_size 1 (no batching)",
+            deployments={"Ingress": {"user_config": {"max_batch_size": 1}}}),
+    # Prototypes of what is now `topology: single`, kept to compare with it.
+    Variant("one-deployment", "prototype: ingress and model in one deployment, @serve.batch in the replica",
             import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT),
-    Variant("one-deployment-direct", "ingress and model in one deployment, one predict_proba per request",
+    Variant("one-deployment-direct", "prototype: one deployment, one predict_proba per request",
             import_path="bench.variants:build_single_direct", deployments=ONE_DEPLOYMENT),
-    Variant("one-deployment-2-replicas", "one deployment, 2 replicas (one per core)",
-            import_path="bench.variants:build_single",
-            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
-    Variant("ingress-2-replicas", "two deployments, 2 ingress replicas",
-            deployments={"Ingress": {"num_replicas": 2}}),
-    Variant("max-ongoing-5", "Serve's default max_ongoing_requests (5) on both deployments",
-            deployments={"Ingress": {"max_ongoing_requests": 5}, "Model": {"max_ongoing_requests": 5}}),
-    Variant("batch-wait-5ms", "model batch_wait_timeout_s 5 ms instead of 0",
-            deployments={"Model": {"user_config": {"batch_wait_timeout_s": 0.005}}}),
-    Variant("batch-1", "model max_batch_size 1 (no batching)",
-            deployments={"Model": {"user_config": {"max_batch_size": 1}}}),
-    Variant("pinned-direct-port", "the ingress replica's direct-ingress port is the service port "
-            "(RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT), Serve's proxy moved aside"),
-    Variant("one-deployment-pinned", "one deployment (@serve.batch in the replica) on a pinned direct port",
-            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT),
-    Variant("one-deployment-haproxy", "one deployment (@serve.batch in the replica) behind HAProxy",
-            import_path="bench.variants:build_single", deployments=ONE_DEPLOYMENT, env=HAPROXY_ENV),
-    Variant("one-deployment-2-haproxy", "one deployment, 2 replicas (one per core) behind HAProxy",
-            import_path="bench.variants:build_single", env=HAPROXY_ENV,
-            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
-    Variant("one-deployment-2-haproxy-1thread", "one deployment, 2 replicas behind HAProxy with one thread "
-            "(RAY_SERVE_HAPROXY_NBTHREAD=1: its default of 4 competes with the replicas for 2 cores)",
-            import_path="bench.variants:build_single", env={**HAPROXY_ENV, "RAY_SERVE_HAPROXY_NBTHREAD": "1"},
-            deployments={**ONE_DEPLOYMENT, "Single": {**ONE_DEPLOYMENT["Single"], "num_replicas": 2}}),
-    Variant("single-2-replicas", "topology: single, 2 ingress replicas sharing the service port (SO_REUSEPORT)",
-            args=SINGLE_ARGS, deployments={**SINGLE, "Ingress": {**SINGLE["Ingress"], "num_replicas": 2}}),
     Variant("access-log", "Serve access log on", access_log=True),
 ]}

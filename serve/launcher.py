@@ -88,6 +88,11 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
             env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(service_port + PROXY_PORT_OFFSET - 1)
             # Every ingress replica binds the service port itself (serve/shared_port.py).
             env[SHARED_PORT_ENV] = str(service_port)
+            # Serve's controller still books a port of that range per replica, and keeps a
+            # stopped replica's port out of use for 150 s (for a balancer that may still list
+            # it; there is none). Without this, a few restarts in a row would use up the range
+            # and the next replica could not start.
+            env["RAY_SERVE_PORT_QUARANTINE_S"] = os.environ.get("RAY_SERVE_PORT_QUARANTINE_S", "0")
     os.environ.update(env)
     return env
 

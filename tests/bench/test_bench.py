@@ -49,15 +49,15 @@ def test_workspace_builds_a_production_model_a_client_and_both_bodies(ws: worksp
 def test_serve_config_copy_points_at_the_workspace_and_lifts_the_bench_clients_limits(
         ws: workspace.Workspace) -> None:
     path = workspace.write_serve_config(ws, ws.root / "cfg.yaml", port=18999,
-                                        deployments={"Model": {"user_config": {"max_batch_size": 4}}})
+                                        deployments={"Ingress": {"user_config": {"max_batch_size": 4}}})
     config = yaml.safe_load(path.read_text())
     app = config["applications"][0]
     assert config["http_options"] == {**config["http_options"], "host": "127.0.0.1", "port": 18999}
     assert app["args"]["registry"] == str(ws.registry)
     assert app["args"]["clients"][workspace.CLIENT] == workspace.UNLIMITED
-    model = next(d for d in app["deployments"] if d["name"] == "Model")
-    assert model["user_config"]["max_batch_size"] == 4
-    assert model["user_config"]["batch_wait_timeout_s"] == 0.0  # other keys of the block kept
+    ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
+    assert ingress["user_config"]["max_batch_size"] == 4
+    assert ingress["user_config"]["batch_wait_timeout_s"] == 0.0  # other keys of the block kept
 
 
 @pytest.mark.slow

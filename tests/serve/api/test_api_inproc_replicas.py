@@ -5,6 +5,7 @@ replica following a production switch before its next answer. The live service r
 replicas (tests/api/test_replicas.py); here the parts are checked one by one.
 """
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -100,3 +101,57 @@ def test_a_replica_sees_the_pointer_move_and_follows_it_before_scoring(registry_
     pinned = ModelHolder(registry_root, pinned_version="v0001")
     registry.rollback(actor="tests", reason="pointer test")
     assert holder.pointer_moved() and not pinned.pointer_moved()  # a pinned replica ignores it
+
+
+def test_the_launcher_gives_every_ingress_replica_the_service_port(tmp_path):
+    from serve.launcher import prepare_environment
+    from serve.shared_port import ENV, shared_port
+    saved = dict(os.environ)
+    try:
+        env = prepare_environment(tmp_path, tmp_path / "ray", throughput_optimized=True, service_port=18123)
+        assert env[ENV] == "18123" and shared_port() == 18123
+        assert env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == "18123"
+        assert env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == "18132"  # below Serve's proxy, port + 10
+        assert env["RAY_SERVE_PORT_QUARANTINE_S"] == "0"
+        assert (tmp_path / "ray" / "home" / "ray_bootstrap_config.yaml").exists()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert shared_port() is None or ENV in saved  # nothing leaks into the test process
+
+
+def test_replica_servers_bind_the_shared_port_together(monkeypatch):
+    """What serve/shared_port.py changes in Ray's replica, on Ray's own server function."""
+    import asyncio
+    import socket
+
+    import httpx
+    from ray.serve._private import replica
+    from ray.serve.config import HTTPOptions
+    from serve.shared_port import ENV, install
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(ENV, str(port))
+    monkeypatch.setattr(replica, "start_asgi_http_server", replica.start_asgi_http_server)  # undone after
+    assert install() == port and install() == port  # a second call does not wrap twice
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        # Serve would hand each replica a port of its own (here 1 and 2): both end up on `port`.
+        servers = [await replica.start_asgi_http_server(app, HTTPOptions(host="127.0.0.1", port=p), event_loop=loop)
+                   for p in (1, 2)]
+        while not all(server.started for _, server in servers):
+            await asyncio.sleep(0.05)
+        answers = [await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/", timeout=10) for _ in range(4)]
+        for task, server in servers:
+            server.should_exit = True
+        await asyncio.gather(*(task for task, _ in servers))
+        return answers
+
+    assert [r.text for r in asyncio.run(main())] == ["ok"] * 4
