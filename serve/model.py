@@ -126,8 +126,13 @@ class ModelHolder:
         A version that failed to load is not retried at every poll, only when asked
         (`retry_failed`: the admin endpoint's refresh, after the file was restored)."""
         with self._lock:
-            self._pointer_seen = self._pointer_stamp()  # before reading: a later move is seen next time
-            return self._sync(retry_failed)
+            stamp = self._pointer_stamp()  # taken before reading: a move during the sync is seen next time
+            try:
+                return self._sync(retry_failed)
+            finally:
+                # Only once the wanted version is loaded (or refused): until then a request that
+                # checks pointer_moved() waits for this sync instead of scoring with the old model.
+                self._pointer_seen = stamp
 
     def _sync(self, retry_failed: bool) -> str:
         try:

@@ -155,3 +155,25 @@ def test_replica_servers_bind_the_shared_port_together(monkeypatch):
         return answers
 
     assert [r.text for r in asyncio.run(main())] == ["ok"] * 4
+
+
+def test_while_a_new_version_loads_the_pointer_still_reads_as_moved(registry_root, monkeypatch):
+    """The poller may be loading the new version when a request checks: the request must wait
+    for that load (pointer_moved stays true until it is done), not score with the old model."""
+    holder = ModelHolder(registry_root)
+    Registry(registry_root).promote("v0002", actor="tests", reason="slow load")
+    real_load, loading, release = holder.registry.load, threading.Event(), threading.Event()
+
+    def slow_load(version):
+        loading.set()
+        release.wait(10)
+        return real_load(version)
+
+    monkeypatch.setattr(holder.registry, "load", slow_load)
+    poller = threading.Thread(target=holder.sync)
+    poller.start()
+    assert loading.wait(10)
+    assert holder.pointer_moved() and holder.current.version == "v0001"
+    release.set()
+    poller.join(10)
+    assert not holder.pointer_moved() and holder.current.version == "v0002"
