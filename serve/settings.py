@@ -58,7 +58,7 @@ class ServiceSettings(BaseModel):
     max_body_bytes: int = Field(default=262_144, gt=0)
     max_batch_rows: int = Field(default=100, gt=0)
     predict_timeout_s: float = Field(default=10.0, gt=0)
-    # In-process per ingress replica: with N ingress replicas a client may get up to N times these.
+    # Shared by the ingress replicas of this machine (serve/ratelimit.py, SharedTokenBuckets).
     rate_limit: Limit = Limit(limit=600, window_s=60)
     row_quota: Limit = Limit(limit=100_000, window_s=3600)
     token_rate_limit: Limit = Limit(limit=30, window_s=60)
