@@ -159,7 +159,7 @@ class AdminModelResponse(BaseModel):
     previous_version: str | None
     actor: str = Field(description="The `sub` of the token that asked.")
     served_version: str | None = Field(description="The version a model replica reported after the switch; "
-                                                   "other replicas follow within `poll_interval_s`.")
+                                                   "every replica answers with it from its next request on.")
 
 
 class Health(BaseModel):
