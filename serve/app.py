@@ -9,7 +9,7 @@ split: an ingress deployment and a model deployment, called through a handle.
     client ─HTTP─► Ingress (auth, validation, limits, store) ─handle─► Model (@serve.batch)
 
 `single` saves a handle call and a second process per request: measured on Ray 2.60.0, 2 cores
-(docs/performance.qmd), p50 at one client ~3.1 ms → ~1.0 ms and several times the throughput.
+(docs/performance.qmd), p50 at one client ~3.7 ms → ~1.2 ms and 3-4 times the throughput.
 Its replicas all listen on the service port (serve/shared_port.py), so one that dies leaves
 the others answering; `split` suits a model that needs resources of its own.
 
@@ -36,11 +36,11 @@ from ray.serve.handle import DeploymentHandle
 
 from modelship.contract import load_contract
 from modelship.registry import Registry
+from serve import shared_port
 from serve.api import Service, create_api
 from serve.auth import AuthService, AuthSettings
 from serve.model import ModelHolder, ModelUnavailable, Scores, card_of
 from serve.ratelimit import shared_buckets
-from serve import shared_port
 from serve.settings import ServiceSettings
 from serve.store import Store
 
