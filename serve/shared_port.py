@@ -16,6 +16,11 @@ with SO_REUSEADDR and SO_REUSEPORT, Ray's own socket option helper. The kernel t
 connections over the replicas listening there, and a replica that dies leaves the others
 serving on the same port while Serve starts its successor, which binds it at once.
 
+The same wrapper turns off the `server: uvicorn` banner of that server (clients need not know
+what answers them; OWASP API8): Ray builds the server's uvicorn Config without
+`server_header=False`, and the Config is only loaded once the server task first runs, after
+the wrapper has returned.
+
 The service port comes from MODELSHIP_SHARED_PORT, which the launcher exports; without it
 (e.g. `serve deploy` on a cluster with a balancer of its own) nothing is changed. SO_REUSEPORT
 lets only sockets of the same user join the group, so another account cannot take a share of
@@ -35,7 +40,8 @@ def shared_port() -> int | None:
 
 
 def install() -> int | None:
-    """Make this replica's direct-ingress HTTP server bind the shared port; the port, or None."""
+    """Make this replica's direct-ingress HTTP server bind the shared port, without a server
+    banner; the port, or None."""
     port = shared_port()
     if port is None:
         return None
@@ -48,7 +54,9 @@ def install() -> int | None:
     async def start_on_shared_port(app: Any, http_options: Any, *, event_loop: Any,
                                    enable_so_reuseport: bool = False) -> Any:
         options = http_options.model_copy(update={"port": port})
-        return await original(app, options, event_loop=event_loop, enable_so_reuseport=True)
+        task, server = await original(app, options, event_loop=event_loop, enable_so_reuseport=True)
+        server.config.server_header = False
+        return task, server
 
     start_on_shared_port.shared_port = port  # type: ignore[attr-defined]
     replica.start_asgi_http_server = start_on_shared_port

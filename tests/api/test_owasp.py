@@ -209,6 +209,7 @@ def test_api8_every_response_carries_the_security_headers(api, served, path, aut
     assert r.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["referrer-policy"] == "no-referrer"
+    assert "server" not in r.headers  # no banner naming the HTTP server (serve/shared_port.py)
 
 
 def test_api8_api_answers_are_never_cached(api, served):

@@ -154,7 +154,9 @@ def test_replica_servers_bind_the_shared_port_together(monkeypatch):
         await asyncio.gather(*(task for task, _ in servers))
         return answers
 
-    assert [r.text for r in asyncio.run(main())] == ["ok"] * 4
+    answers = asyncio.run(main())
+    assert [r.text for r in answers] == ["ok"] * 4
+    assert not any("server" in r.headers for r in answers)  # no banner naming the HTTP server
 
 
 def test_while_a_new_version_loads_the_pointer_still_reads_as_moved(registry_root, monkeypatch):
