@@ -77,13 +77,11 @@ async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
 
 
 def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
-    from serve.schemas import PredictResponse, predict_models
-    from serve.settings import ServiceSettings
+    from serve.schemas import PredictResponse, contract_models
     from serve.store import new_prediction_ids
 
     service = app.state.service
-    settings = ServiceSettings.model_validate(workspace.service_args(ws.root / "breakdown.yaml"))
-    request_model, _ = predict_models(ws.contract, settings.max_batch_rows)
+    request_model = contract_models(ws.contract, service.settings.service.max_batch_rows).predict_request
     raw = ws.body_path(rows).read_bytes()
     parsed = json.loads(raw)
     validated = request_model.model_validate(parsed)

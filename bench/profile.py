@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, str]] = [
     ("auth: token check (serve/auth, PyJWT)", r"(serve/auth/|(^|/)jwt/)"),
     ("prediction store (SQLite)", r"(serve/store\.py|sqlite3)"),
     ("JSON encoding / decoding", r"(^|/)(json|orjson)/"),
-    ("the API's own code (serve/api.py, guard, limits)", r"serve/(api|guard|ratelimit|problems|model|schemas)\.py"),
+    ("the API's own code (serve/api/, guard, limits)", r"serve/(api/|(guard|ratelimit|problems|model|schemas|service)\.py)"),
     ("FastAPI / Starlette routing, dependencies, middleware", r"(^|/)(fastapi|starlette|anyio)/"),
     ("HTTP server (uvicorn, httptools, h11)", r"(^|/)(uvicorn|httptools|h11)/"),
     ("Serve: handle call to the model deployment (router, gRPC)", r"ray/serve/(handle|_private/router|_private/request_router|_private/replica_result|_private/grpc)|(^|/)grpc/"),

@@ -71,7 +71,7 @@ def measure_floor(ws: workspace.Workspace, rows: int, seconds: float = 1.0) -> F
     """predict_proba on the same rows, in this process: what no server can beat."""
     from serve.model import ModelHolder
 
-    holder = ModelHolder(ws.registry)
+    holder = ModelHolder(ws.registry, feature_order=ws.contract.feature_names)
     X = workspace.sample_rows(ws.contract, rows)
     model = holder.current.model
     for _ in range(50):

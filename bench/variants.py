@@ -1,7 +1,7 @@
 """Variants of the Serve deployment that the benchmark can run instead of serve/config.yaml as is.
 
 Each variant is the project's config plus changes: environment variables for Ray, launcher
-flags, application args (`topology: split`), per-deployment overrides, or another import path.
+flags, application settings, per-deployment overrides, or another import path.
 
 The launcher gives the ingress replicas the service port itself (serve/launcher.py), so every
 throughput-optimized variant is measured on that port. Variants named in older runs of
@@ -24,18 +24,8 @@ class Variant:
     import_path: str = "serve.app:build"
     deployments: dict[str, Any] = field(default_factory=dict)
     access_log: bool | None = None
-    # Application args set over the config's (e.g. topology).
+    # Application settings sections merged over the config's.
     args: dict[str, Any] = field(default_factory=dict)
-
-
-# topology: split as serve/config.yaml describes it: a Model entry holding the model's knobs,
-# one replica of each deployment (the default before the ingress replicas shared the port).
-SPLIT_ARGS = {"topology": "split"}
-SPLIT = {"Ingress": {"num_replicas": 1, "health_check_period_s": None, "user_config": None},
-         "Model": {"num_replicas": 1, "max_ongoing_requests": 64, "max_queued_requests": 256,
-                   "graceful_shutdown_timeout_s": 5, "health_check_period_s": 2,
-                   "user_config": {"max_batch_size": 32, "batch_wait_timeout_s": 0.0,
-                                   "poll_interval_s": 1.0, "pinned_version": None}}}
 
 
 # HAProxy's files default to /tmp/haproxy-serve, shared by every cluster on the machine: keep
@@ -54,11 +44,9 @@ HAPROXY_ENV = {
 }
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("default", "serve/config.yaml as `make serve` runs it: topology single, 2 ingress replicas "
-            "sharing the service port, throughput-optimized on"),
-    Variant("one-replica", "topology single, 1 ingress replica", deployments={"Ingress": {"num_replicas": 1}}),
-    Variant("split", "topology split: 1 ingress replica calling 1 model replica through a handle",
-            args=SPLIT_ARGS, deployments=SPLIT),
+    Variant("default", "serve/config.yaml as `make serve` runs it: 2 ingress replicas sharing the "
+            "service port, throughput-optimized on"),
+    Variant("one-replica", "1 ingress replica", deployments={"Ingress": {"num_replicas": 1}}),
     Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
             throughput_optimized=False),
     Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",

@@ -1,8 +1,8 @@
 """Everything a benchmark run needs, built from scratch in a throw-away folder.
 
 A registry holding one model trained the project's way (params.yaml, modelship.train), a
-client database with one `predict` client whose limits are lifted, a Serve config copy that
-points at them, and the request bodies. Nothing under models/ or .secrets/ is read or written.
+params file naming it, a client database with one `predict` client whose limits are lifted, a
+Serve config copy that points at them, and the request bodies. Nothing under models/ or .secrets/ is read or written.
 """
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ class Workspace:
     def token_path(self) -> Path:
         return self.root / "token.txt"
 
+    @property
+    def params_path(self) -> Path:
+        """params.yaml with this workspace's registry: what the Serve config's paths.params names."""
+        return self.root / "params.yaml"
+
 
 def training_frame(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
     df = pd.read_csv(SNAPSHOT)
@@ -80,17 +85,25 @@ def body_of(contract: Contract, n: int) -> dict[str, Any]:
     return {"records": [dict(zip(contract.feature_names, map(float, r))) for r in rows]}
 
 
-def build(root: Path) -> Workspace:
-    """Create (or reuse) the benchmark's registry, client and bodies under `root`."""
-    from serve.auth import AuthService, AuthSettings
+def _auth(state_dir: Path) -> Any:
+    from serve.auth import AuthService
+    from serve.settings import Settings
 
+    return AuthService(Settings.from_config(ROOT / "serve" / "config.yaml").auth_settings(state_dir))
+
+
+def build(root: Path) -> Workspace:
+    """Create (or reuse) the benchmark's registry, params, client and bodies under `root`."""
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     contract = load_contract(CONTRACT)
     registry = build_registry(root / "registry", contract)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params.update(registry=str(registry), contract=str(CONTRACT))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     state_dir = root / "state"
     secret_file = root / "client-secret.txt"
-    auth = AuthService(AuthSettings.from_env(state_dir))
+    auth = _auth(state_dir)
     if not secret_file.exists():
         secret_file.write_text(auth.create_client(CLIENT, ["predict"]), encoding="utf-8")
         secret_file.chmod(0o600)
@@ -102,10 +115,7 @@ def build(root: Path) -> Workspace:
 
 def issue_token(ws: Workspace) -> str:
     """A fresh access token for the bench client, written where the wrk script reads it."""
-    from serve.auth import AuthService, AuthSettings
-
-    auth = AuthService(AuthSettings.from_env(ws.state_dir))
-    pair = auth.issue("client_credentials", client_id=CLIENT, client_secret=ws.secret)
+    pair = _auth(ws.state_dir).issue("client_credentials", client_id=CLIENT, client_secret=ws.secret)
     ws.token_path().write_text(pair.access_token, encoding="utf-8")
     ws.token_path().chmod(0o600)
     return pair.access_token
@@ -126,9 +136,12 @@ def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str
         config.setdefault("logging_config", {})["enable_access_log"] = access_log
     app = next(a for a in config["applications"] if a["name"] == APP)
     app["import_path"] = import_path
-    app["args"].update(registry=str(ws.registry), state_dir=str(ws.state_dir),
-                       data_dir=str(ws.root / data_dir), clients={CLIENT: UNLIMITED})
-    app["args"].update(args or {})
+    sections = app["args"]
+    sections["paths"] = {"params": str(ws.params_path), "state_dir": str(ws.state_dir),
+                         "data_dir": str(ws.root / data_dir)}
+    sections["limits"]["clients"] = {CLIENT: UNLIMITED}
+    for name, fields in (args or {}).items():
+        sections[name] = {**sections.get(name, {}), **fields}
     by_name = {d["name"]: d for d in app["deployments"]}
     for name, fields in (deployments or {}).items():
         if fields is None:  # remove a deployment the variant does not have
@@ -145,9 +158,3 @@ def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str
     app["deployments"] = list(by_name.values())
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
-
-
-def service_args(config_path: Path) -> dict[str, Any]:
-    """The application args of a Serve config (what ServiceSettings validates)."""
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    return next(a for a in config["applications"] if a["name"] == APP)["args"]

@@ -5,10 +5,9 @@ request on the hot path.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from serve.problems import PROBLEM_BASE, PROBLEM_JSON
+from serve.problems import PROBLEM_JSON, problem_body
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -20,14 +19,15 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 ]
-NO_STORE = (b"cache-control", b"no-store")
+# Tokens, predictions and model data must not sit in shared or browser caches.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 CORS_METHODS = b"GET, POST"
 CORS_HEADERS = b"authorization, content-type"
 
 
 def _problem(status: int, kind: str, title: str, detail: str, path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps({"type": PROBLEM_BASE + kind, "title": title, "status": status,
-                       "detail": detail, "instance": path}).encode()
+    body = problem_body(status, kind, detail, path, title=title)
     return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())], body
 
 
@@ -46,9 +46,8 @@ class Guard:
         origin = headers.get(b"origin")
         allowed_origin = origin if origin is not None and origin in self.origins else None
         extra = list(SECURITY_HEADERS)
-        # Tokens, predictions and model data must not sit in shared or browser caches.
         if path.startswith("/v1/"):
-            extra.append(NO_STORE)
+            extra += _NO_STORE
         if allowed_origin is not None:
             extra += [(b"access-control-allow-origin", allowed_origin), (b"vary", b"Origin")]
 

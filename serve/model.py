@@ -1,7 +1,7 @@
 """The served model, without Ray: load the production version, verify it, follow the registry.
 
 The Ray deployment (serve/app.py) wraps a ModelHolder; so does LocalBackend, which the
-OpenAPI export and unit tests use. A version switch loads the new model beside the old one
+benchmark's uvicorn server and the in-process tests use. A version switch loads the new model beside the old one
 and then swaps one reference, so a request in flight finishes on the version it started with.
 """
 from __future__ import annotations
@@ -64,12 +64,12 @@ def card_of(loaded: LoadedModel) -> dict[str, Any]:
 class ModelHolder:
     """The current model of a registry, swapped atomically when production changes."""
 
-    def __init__(self, registry_root: Path, pinned_version: str | None = None,
-                 feature_order: list[str] | None = None) -> None:
+    def __init__(self, registry_root: Path, feature_order: list[str], pinned_version: str | None = None) -> None:
         self.registry = Registry(registry_root)
         self.pinned_version = pinned_version
-        # The column order of the rows the API sends (the contract's); None: the model's own.
-        self.feature_order = feature_order
+        # The column order of the rows the API sends (the contract's): required, so that a model
+        # trained with another column order can never score swapped columns silently.
+        self.feature_order = list(feature_order)
         self._lock = threading.Lock()  # one sync at a time (the poller's thread, a request's)
         self._pointer_seen = self._pointer_stamp()
         # The model and its column map, swapped together as one reference.
@@ -98,7 +98,7 @@ class ModelHolder:
 
     def _columns_for(self, loaded: LoadedModel) -> list[int] | None:
         """Where each feature the model expects sits in the API's rows (None: same order)."""
-        if self.feature_order is None or loaded.feature_names == self.feature_order:
+        if loaded.feature_names == self.feature_order:
             return None
         missing = [f for f in loaded.feature_names if f not in self.feature_order]
         if missing:
@@ -156,14 +156,14 @@ class ModelHolder:
         if columns is not None:
             rows = rows[:, columns]
         # The rows were validated against the contract (finite, bounded) and the estimator's
-        # parameters when it was fitted: skipping sklearn's re-checks saves ~25% per call.
+        # parameters when it was fitted: sklearn's per-call re-checks would only repeat that.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             probabilities = loaded.model.predict_proba(rows)[:, 1]
         return Scores(loaded.version, loaded.threshold, probabilities.tolist())
 
 
 class LocalBackend:
-    """The model in this process: for the OpenAPI export, unit tests and notebooks."""
+    """The Backend protocol on a model in this process (bench/baseline.py, in-process tests)."""
 
     def __init__(self, holder: ModelHolder) -> None:
         self.holder = holder

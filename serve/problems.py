@@ -53,8 +53,9 @@ class Problem(BaseModel):
     error_description: str | None = Field(default=None, description="For the auth endpoints: as `detail`.")
 
 
-def problem_response(status: int, kind: str, detail: str, instance: str, *, title: str | None = None,
-                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem_body(status: int, kind: str, detail: str, instance: str, *, title: str | None = None,
+                 **extra: Any) -> bytes:
+    """The JSON bytes of a problem document; members whose value is None are left out."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + kind,
         "title": title or HTTPStatus(status).phrase,
@@ -63,7 +64,13 @@ def problem_response(status: int, kind: str, detail: str, instance: str, *, titl
         "instance": instance,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return json.dumps(body).encode()
+
+
+def problem_response(status: int, kind: str, detail: str, instance: str, *, title: str | None = None,
+                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return Response(problem_body(status, kind, detail, instance, title=title, **extra), status_code=status,
+                    media_type=PROBLEM_JSON, headers=headers)
 
 
 _KIND_BY_STATUS = {

@@ -1,13 +1,10 @@
 """Per-client token buckets for the request rate (OWASP API4) and the row quota (API6).
 
-Two kinds, one interface (`take`):
-
-- `TokenBuckets`: in this process only; for one-process servers and tests.
-- `SharedTokenBuckets`: in a small SQLite file that every ingress replica of the machine opens,
-  so a client's limit holds across replicas (the kernel spreads its connections over them).
-  One short transaction per check (~15 µs), taken under an flock() so that a replica waiting
-  for another wakes the moment it is done (SQLite's own busy handler sleeps a millisecond or
-  more). The file is not synced to disk: a crash can only hand clients fresh buckets.
+The buckets live in a small SQLite file that every ingress replica (or worker) of the machine
+opens, so a client's limit holds across replicas (the kernel spreads its connections over them).
+Each check is one short transaction, taken under an flock() so that a replica waiting for
+another wakes the moment it is done (SQLite's own busy handler sleeps a millisecond or more).
+The file is not synced to disk: a crash can only hand clients fresh buckets.
 """
 from __future__ import annotations
 
@@ -17,37 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-
-
-class TokenBuckets:
-    """`limit` units per `window_s` seconds per key, refilled continuously."""
-
-    def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
-        self._max_keys = max_keys
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def take(self, key: str, cost: float, limit: int, window_s: float) -> float:
-        """Spend `cost` units; return 0 if allowed, else the seconds to wait before retrying."""
-        now = self._clock()
-        rate = limit / window_s
-        with self._lock:
-            tokens, at = self._buckets.get(key, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - at) * rate)
-            if cost > limit:
-                return window_s  # can never fit in one window: the client must split the request
-            if tokens >= cost:
-                self._buckets[key] = (tokens - cost, now)
-                self._buckets.move_to_end(key)
-                while len(self._buckets) > self._max_keys:  # memory stays bounded
-                    self._buckets.popitem(last=False)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (cost - tokens) / rate
 
 
 BUCKETS_SCHEMA = """
@@ -61,7 +29,8 @@ CREATE TABLE IF NOT EXISTS buckets (
 
 
 class SharedTokenBuckets:
-    """TokenBuckets kept in a SQLite file shared by the processes that open it.
+    """`limit` units per `window_s` seconds per key, refilled continuously, kept in a SQLite file
+    shared by the processes that open it.
 
     `name` separates kinds of limit (requests, rows, token attempts) in one file. The clock is
     CLOCK_MONOTONIC, which all processes of one machine share; the file lives on that machine.

@@ -7,6 +7,7 @@ units and descriptions as contracts/*.yaml.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -39,19 +40,40 @@ def record_model(contract: Contract) -> type[BaseModel]:
     return model
 
 
-def predict_models(contract: Contract, max_rows: int) -> tuple[type[BaseModel], Any]:
-    """The request body of POST /v1/predict and the label type, for this contract and batch cap."""
+@dataclass(frozen=True)
+class ContractModels:
+    """The request bodies generated from the data contract, handed to the routers that read them."""
+
+    contract: Contract
+    predict_request: type[BaseModel]
+    feedback_request: type[BaseModel]
+
+    @property
+    def bodies(self) -> list[type[BaseModel]]:
+        """The bodies the routes read themselves, whose schemas the OpenAPI document must add."""
+        return [self.predict_request, self.feedback_request]
+
+
+def contract_models(contract: Contract, max_rows: int) -> ContractModels:
+    """The bodies of POST /v1/predict and POST /v1/feedback, for this contract and batch cap."""
     record = record_model(contract)
     # Literal, not Enum: strict mode accepts a JSON string for a Literal, never for an Enum.
     labels = Literal[tuple(contract.target.classes)]  # type: ignore[valid-type]
-    request = create_model(
+    predict = create_model(
         "PredictRequest",
         __config__=ConfigDict(strict=True, extra="forbid"),
         __doc__=f"One to {max_rows} cases to score.",
         records=(list[record], Field(min_length=1, max_length=max_rows,  # type: ignore[valid-type]
                                      description=f"The cases to score, at most {max_rows}.")),
     )
-    return request, labels
+    feedback = create_model(
+        "FeedbackRequest",
+        __config__=ConfigDict(strict=True, extra="forbid"),
+        __doc__="The diagnosis confirmed for a past prediction (once per prediction).",
+        prediction_id=(str, Field(pattern=ID_PATTERN, description="From a POST /v1/predict answer.")),
+        label=(labels, Field(description="The confirmed class.")),
+    )
+    return ContractModels(contract, predict, feedback)
 
 
 class Prediction(BaseModel):

@@ -1,20 +1,37 @@
-"""Settings of the API, read from the application's `args` in the Serve config (serve/config.yaml).
+"""The service's settings: one typed model, read from serve/config.yaml, overridable from the environment.
 
-Only what changes between deployments lives here; Serve's own knobs (replicas, batching,
-max_ongoing_requests, max_queued_requests, request_timeout_s) stay in the Serve config's
-`deployments:` and `http_options:` sections, where Serve reads them.
+The application's `args` in the Serve config hold four sections (`service`, `auth`, `limits`,
+`paths`); every field can be overridden by an environment variable named after its path,
+`MODELSHIP_<SECTION>__<FIELD>` (e.g. `MODELSHIP_PATHS__STATE_DIR=/srv/state`). The service's
+replicas, the OpenAPI export, the benchmark and the operator CLI (`python -m serve.auth`) all
+read them through `Settings.from_config`, so they always agree on where the keys and the
+client database live.
+
+The registry and the contract are the pipeline's: their paths are read from the params file
+that `paths.params` names, never spelled a second time here.
+
+Serve's own knobs (replicas, batching, max_ongoing_requests, request_timeout_s) stay in the
+Serve config's `deployments:` and `http_options:` sections, where Serve reads them.
 """
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-# Where relative paths in the config are resolved: the launcher exports the project root,
-# so replicas (whose working directory is Ray's choice) find the same files.
+from serve.auth.settings import AuthSettings
+
+# Where relative paths are resolved: the launcher exports the project root, so replicas
+# (whose working directory is Ray's choice) find the same files.
 ROOT_ENV = "MODELSHIP_ROOT"
+ENV_PREFIX = "MODELSHIP_"
+DEFAULT_CONFIG = Path("serve/config.yaml")
+APP_NAME = "modelship"
 
 
 def project_root() -> Path:
@@ -26,82 +43,166 @@ def resolve(path: str | Path) -> Path:
     return p if p.is_absolute() else project_root() / p
 
 
-class Limit(BaseModel):
-    """At most `limit` units per client in any window of `window_s` seconds."""
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model_config = ConfigDict(extra="forbid")
+
+class Limit(Section):
+    """At most `limit` units per key in any window of `window_s` seconds."""
+
     limit: int = Field(gt=0)
     window_s: float = Field(gt=0)
 
 
-class ClientLimits(BaseModel):
+class ClientLimits(Section):
     """Per-client overrides of the default limits (for a partner with a bigger quota, or tests)."""
 
-    model_config = ConfigDict(extra="forbid")
     rate_limit: Limit | None = None
     row_quota: Limit | None = None
 
 
-class ServiceSettings(BaseModel):
-    """Everything the ingress and the model deployment need to know about their environment."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    registry: str = "models/registry"
-    contract: str = "contracts/wdbc.yaml"
-    # JWT keys and the client database (serve.auth); never in git.
-    state_dir: str = ".secrets"
-    # The prediction and feedback store (SQLite).
-    data_dir: str = "var/serve"
+class ServiceSection(Section):
     title: str = "modelship API"
     # OWASP API4: bounded requests.
     max_body_bytes: int = Field(default=262_144, gt=0)
     max_batch_rows: int = Field(default=100, gt=0)
     predict_timeout_s: float = Field(default=10.0, gt=0)
-    # Shared by the ingress replicas of this machine (serve/ratelimit.py, SharedTokenBuckets).
-    rate_limit: Limit = Limit(limit=600, window_s=60)
-    row_quota: Limit = Limit(limit=100_000, window_s=3600)
-    token_rate_limit: Limit = Limit(limit=30, window_s=60)
-    clients: dict[str, ClientLimits] = Field(default_factory=dict)
-    # Browser origins allowed to call the API (CORS); empty means no cross-origin access.
-    cors_origins: list[str] = Field(default_factory=list)
-    # Predictions are buffered in memory and written in batches (see docs/api.qmd, durability).
+    # Predictions are buffered in memory and written in batches (docs/api.qmd, durability).
     prediction_flush_s: float = Field(default=0.05, gt=0)
-    # single: the model in each ingress replica (one deployment, the faster one measured);
-    # split: an ingress deployment calling a model deployment. See docs/api.qmd, "Topology".
-    topology: Literal["single", "split"] = "single"
+    # Browser origins allowed to call the API (CORS); empty means no cross-origin access.
+    cors_origins: tuple[str, ...] = ()
 
     @field_validator("cors_origins")
     @classmethod
-    def _no_wildcard(cls, origins: list[str]) -> list[str]:
+    def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
         if "*" in origins:
             raise ValueError("cors_origins must list origins explicitly; '*' is refused "
                              "(a token-bearing API must not be callable from any web page)")
         return origins
 
-    @property
-    def registry_path(self) -> Path:
-        return resolve(self.registry)
 
-    @property
-    def contract_path(self) -> Path:
-        return resolve(self.contract)
+class LimitsSection(Section):
+    """Shared by the ingress replicas of this machine (serve/ratelimit.py, SharedTokenBuckets)."""
 
-    @property
-    def state_path(self) -> Path:
-        return resolve(self.state_dir)
+    rate_limit: Limit = Limit(limit=600, window_s=60)
+    row_quota: Limit = Limit(limit=100_000, window_s=3600)
+    token_rate_limit: Limit = Limit(limit=30, window_s=60)
+    clients: dict[str, ClientLimits] = Field(default_factory=dict)
 
-    @property
-    def db_path(self) -> Path:
-        return resolve(self.data_dir) / "api.sqlite3"
-
-    @property
-    def limits_path(self) -> Path:
-        """Rate-limit and quota buckets, shared by the ingress replicas of this machine."""
-        return resolve(self.data_dir) / "limits.sqlite3"
-
-    def limits_for(self, client_id: str) -> tuple[Limit, Limit]:
+    def for_client(self, client_id: str) -> tuple[Limit, Limit]:
+        """The request rate and row quota of one client: its override, else the defaults."""
         override = self.clients.get(client_id)
         rate = (override.rate_limit if override else None) or self.rate_limit
         rows = (override.row_quota if override else None) or self.row_quota
         return rate, rows
+
+
+_AUTH_DEFAULTS = AuthSettings.__dataclass_fields__
+
+
+class AuthSection(Section):
+    """Token lifetimes and identifiers (docs/auth.qmd); the keys themselves come from the
+    environment (MODELSHIP_JWT_KEYS, MODELSHIP_JWT_SECRET) or the key file, never from here."""
+
+    issuer: str = _AUTH_DEFAULTS["issuer"].default
+    audience: str = _AUTH_DEFAULTS["audience"].default
+    realm: str = _AUTH_DEFAULTS["realm"].default
+    access_ttl_s: int = _AUTH_DEFAULTS["access_ttl_s"].default
+    refresh_ttl_s: int = _AUTH_DEFAULTS["refresh_ttl_s"].default
+    leeway_s: int = _AUTH_DEFAULTS["leeway_s"].default
+    argon2_time_cost: int = _AUTH_DEFAULTS["argon2_time_cost"].default
+    argon2_memory_cost: int = _AUTH_DEFAULTS["argon2_memory_cost"].default
+    argon2_parallelism: int = _AUTH_DEFAULTS["argon2_parallelism"].default
+
+
+class PathsSection(Section):
+    # The pipeline's params file: the registry and the contract are read from it.
+    params: str = "params.yaml"
+    # JWT keys and the client database (serve.auth); never in git.
+    state_dir: str = ".secrets"
+    # The prediction and feedback store and the shared limits (SQLite).
+    data_dir: str = "var/serve"
+
+    @cached_property
+    def _pipeline(self) -> dict[str, Any]:
+        from modelship.params import load_params
+
+        return dict(load_params(resolve(self.params)))
+
+    @property
+    def registry(self) -> Path:
+        return resolve(self._pipeline["registry"])
+
+    @property
+    def contract(self) -> Path:
+        return resolve(self._pipeline["contract"])
+
+    @property
+    def state(self) -> Path:
+        return resolve(self.state_dir)
+
+    @property
+    def store(self) -> Path:
+        return resolve(self.data_dir) / "api.sqlite3"
+
+    @property
+    def limits(self) -> Path:
+        """Rate-limit and quota buckets, shared by the ingress replicas of this machine."""
+        return resolve(self.data_dir) / "limits.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+                                      env_ignore_empty=True, frozen=True)
+
+    service: ServiceSection = ServiceSection()
+    auth: AuthSection = AuthSection()
+    limits: LimitsSection = LimitsSection()
+    paths: PathsSection = PathsSection()
+    # Secrets: from the environment only (from_config refuses them in the file).
+    jwt_keys: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the config file (the init arguments), not the reverse.
+        return env_settings, init_settings
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any] | None) -> Settings:
+        """From an application's `args` (what Serve hands the deployment)."""
+        args = dict(args or {})
+        for secret in ("jwt_keys", "jwt_secret"):
+            if secret in args:
+                raise ValueError(f"{secret} must not be written in the config file: set "
+                                 f"{ENV_PREFIX}{secret.upper()} in the environment (docs/auth.qmd)")
+        return cls(**args)
+
+    @classmethod
+    def from_config(cls, path: str | Path = DEFAULT_CONFIG, app_name: str = APP_NAME) -> Settings:
+        """The settings of application `app_name` in a Serve config file."""
+        path = resolve(path)
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"Serve config not found: {path}") from None
+        for app in config.get("applications") or []:
+            if app.get("name") == app_name:
+                return cls.from_args(app.get("args"))
+        raise KeyError(f"no application named {app_name!r} in {path}: check its `applications:` list")
+
+    def auth_settings(self, state_dir: Path | None = None) -> AuthSettings:
+        """The authentication library's settings; `state_dir` overrides paths.state_dir (CLI flag)."""
+        return AuthSettings(
+            state_dir=state_dir or self.paths.state,
+            **self.auth.model_dump(),
+            jwt_keys=self.jwt_keys.get_secret_value() if self.jwt_keys else None,
+            jwt_secret=self.jwt_secret.get_secret_value() if self.jwt_secret else None,
+        )

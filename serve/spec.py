@@ -5,27 +5,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from modelship.contract import load_contract
-from serve.settings import ServiceSettings
-
-APP_NAME = "modelship"
+from serve.settings import Settings
 
 
-def settings_from_config(config_path: Path, app_name: str = APP_NAME) -> ServiceSettings:
-    """The ServiceSettings of application `app_name` in a Serve config file."""
-    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-    for app in config.get("applications", []):
-        if app.get("name") == app_name:
-            return ServiceSettings.model_validate(app.get("args") or {})
-    raise KeyError(f"no application named {app_name!r} in {config_path}: check its `applications:` list")
-
-
-def openapi_document(settings: ServiceSettings) -> dict[str, Any]:
+def openapi_document(settings: Settings) -> dict[str, Any]:
     from serve.api import create_api  # imports FastAPI; kept out of the config helpers
 
-    return create_api(settings, load_contract(settings.contract_path)).openapi()
+    return create_api(settings, load_contract(settings.paths.contract)).openapi()
 
 
 def render(spec: dict[str, Any]) -> str:
@@ -34,4 +21,4 @@ def render(spec: dict[str, Any]) -> str:
 
 def write_openapi(config_path: Path, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(openapi_document(settings_from_config(config_path))), encoding="utf-8")
+    out.write_text(render(openapi_document(Settings.from_config(config_path))), encoding="utf-8")

@@ -8,8 +8,8 @@ Durability differs on purpose (docs/api.qmd, "Durability"):
   A crash loses at most the last flush interval of predictions (`prediction_flush_s`).
 
 Prediction ids are time-ordered (`new_prediction_ids`): random ids land anywhere in the primary
-key's B-tree, so on a grown store every insert touched cold pages (26-35 ms per flush measured,
-docs/performance.qmd); ids that grow with time append to its right edge (~1.5 ms).
+key's B-tree, so on a grown store every insert touches cold pages; ids that grow with time
+append to its right edge (docs/performance.qmd has the measurements).
 """
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ class PredictionRow:
     label: str
     probability: float
     threshold: float
-    # In contract order: float64 bytes for numeric records (a 100-row request spends ~1.3 ms
-    # formatting floats as JSON text, ~30 µs copying bytes), JSON text otherwise.
+    # In contract order: float64 bytes for numeric records (copying bytes is far cheaper than
+    # formatting floats as JSON text), JSON text otherwise.
     features: bytes | str
 
     def feature_values(self) -> list[Any]:
@@ -179,10 +179,6 @@ class Store:
             except sqlite3.IntegrityError:
                 raise FeedbackExists(prediction_id) from None
         return recorded_at
-
-    def feedback_ids(self) -> set[str]:
-        with self._lock:
-            return {r[0] for r in self._fast.execute("SELECT prediction_id FROM feedback")}
 
     def close(self) -> None:
         try:

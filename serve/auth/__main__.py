@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import time
@@ -11,10 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .service import AuthService
-from .settings import AuthConfigError, AuthSettings
+from .settings import AuthConfigError
 from .tokens import KINDS, SCOPES, AuthError
-
-DEFAULT_STATE_DIR = ".secrets"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,10 +20,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Manage the API's clients and signing keys (rules: docs/auth.qmd).",
     )
     parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("serve/config.yaml"),
+        help="the Serve config whose settings the service runs with (default: serve/config.yaml); "
+        "its paths.state_dir, or MODELSHIP_PATHS__STATE_DIR, names the folder of the keys and clients",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
-        default=Path(os.environ.get("MODELSHIP_STATE_DIR", DEFAULT_STATE_DIR)),
-        help="folder of the key file and the client database (default: $MODELSHIP_STATE_DIR or .secrets)",
+        default=None,
+        help="use this folder instead of the config's paths.state_dir",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     create = sub.add_parser("create-client", help="register a client and print its secret once")
@@ -45,13 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     # --state-dir is accepted after the command too, as in the documented examples.
     for command in (create, rotate, disable, sub.choices["list-clients"]):
         command.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        auth = AuthService(AuthSettings.from_env(args.state_dir))
+        # The service's own settings, so that both always use the same keys and client database.
+        from serve.settings import Settings
+
+        auth = AuthService(Settings.from_config(args.config).auth_settings(args.state_dir))
         if args.command == "create-client":
             secret = auth.create_client(args.client_id, args.scopes.split(","), kind=args.kind)
             # The secret alone on stdout, so that a script can capture it; the warning on stderr.
@@ -79,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
-    except (AuthConfigError, OSError, sqlite3.Error) as exc:
+    except (AuthConfigError, OSError, KeyError, ValueError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

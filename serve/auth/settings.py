@@ -1,10 +1,9 @@
-"""Settings of the authentication library, read once from the environment."""
+"""Settings of the authentication library (built from serve/settings.py's `auth` section)."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,8 @@ _ARGON2 = profiles.RFC_9106_LOW_MEMORY
 MAX_LEEWAY_S = 30
 
 ENV_PREFIX = "MODELSHIP_"
+# How a section field is named in the environment (pydantic-settings, nested with "__").
+AUTH_ENV = ENV_PREFIX + "AUTH__"
 
 
 class AuthConfigError(ValueError):
@@ -53,13 +54,13 @@ class AuthSettings:
         if not 0 <= self.leeway_s <= MAX_LEEWAY_S:
             raise AuthConfigError(
                 f"leeway_s is {self.leeway_s}; it must be between 0 and {MAX_LEEWAY_S} seconds: "
-                f"set {ENV_PREFIX}AUTH_LEEWAY_S to a value in that range"
+                f"set auth.leeway_s (or {AUTH_ENV}LEEWAY_S) to a value in that range"
             )
         for name in ("access_ttl_s", "refresh_ttl_s"):
             if getattr(self, name) <= 0:
                 raise AuthConfigError(
                     f"{name} is {getattr(self, name)}; it must be a positive number of seconds: "
-                    f"set {ENV_PREFIX}AUTH_{name.upper()} to a positive integer"
+                    f"set auth.{name} (or {AUTH_ENV}{name.upper()}) to a positive integer"
                 )
         if self.refresh_ttl_s < self.access_ttl_s:
             raise AuthConfigError(
@@ -75,7 +76,7 @@ class AuthSettings:
             # The realm is quoted in WWW-Authenticate; a quote would break the header.
             raise AuthConfigError(
                 f"realm {self.realm!r} cannot be quoted in a WWW-Authenticate header: "
-                f"set {ENV_PREFIX}AUTH_REALM to printable text without quotes or backslashes"
+                f"set auth.realm (or {AUTH_ENV}REALM) to printable text without quotes or backslashes"
             )
         if self.cache_size < 0:
             raise AuthConfigError("cache_size must be 0 (no cache) or a positive number")
@@ -87,30 +88,3 @@ class AuthSettings:
     @property
     def db_path(self) -> Path:
         return self.state_dir / "auth.sqlite3"
-
-    @classmethod
-    def from_env(cls, state_dir: Path, environ: Mapping[str, str] | None = None) -> AuthSettings:
-        """Build settings from MODELSHIP_* variables; unset ones keep their defaults."""
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, object] = {}
-        for name, attr in (("AUTH_ISSUER", "issuer"), ("AUTH_AUDIENCE", "audience"), ("AUTH_REALM", "realm")):
-            value = env.get(ENV_PREFIX + name)
-            if value:
-                kwargs[attr] = value
-        for name, attr in (
-            ("AUTH_ACCESS_TTL_S", "access_ttl_s"),
-            ("AUTH_REFRESH_TTL_S", "refresh_ttl_s"),
-            ("AUTH_LEEWAY_S", "leeway_s"),
-        ):
-            value = env.get(ENV_PREFIX + name)
-            if value:
-                try:
-                    kwargs[attr] = int(value)
-                except ValueError:
-                    raise AuthConfigError(
-                        f"{ENV_PREFIX}{name} is {value!r}; it must be a whole number of seconds"
-                    ) from None
-        # Empty strings count as unset so that `VAR=` in a .env file does not become a key.
-        kwargs["jwt_keys"] = env.get(ENV_PREFIX + "JWT_KEYS") or None
-        kwargs["jwt_secret"] = env.get(ENV_PREFIX + "JWT_SECRET") or None
-        return cls(state_dir=Path(state_dir), **kwargs)  # type: ignore[arg-type]

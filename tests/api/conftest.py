@@ -23,15 +23,15 @@ import psutil
 import pytest
 import yaml
 
-from serve.auth import AuthService, AuthSettings
-from tests.api.builders import CLIENTS, ROOT, build_registry, sample_records
+from serve.auth import AuthService
+from serve.settings import Settings
+from support import write_params
+from tests.api.builders import CLIENTS, CONTRACT, ROOT, build_registry, sample_records
 
 STRACE = "/usr/bin/strace"
 START_TIMEOUT_S = 180
 APP = "modelship"
 ALLOWED_ORIGIN = "http://app.modelship.test"
-# MODELSHIP_TEST_TOPOLOGY=split runs the session against `topology: split` (default: the config's).
-TOPOLOGY_ENV = "MODELSHIP_TEST_TOPOLOGY"
 
 
 def free_port() -> int:
@@ -125,15 +125,9 @@ class Served:
                 if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
 
     @property
-    def topology(self) -> str:
-        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        app = next(a for a in config["applications"] if a["name"] == APP)
-        return app["args"].get("topology", "single")
-
-    @property
     def model_deployment(self) -> str:
-        """The deployment whose replicas hold the model: the one deployment, or Model (split)."""
-        return "Model" if self.topology == "split" else "Ingress"
+        """The deployment whose replicas hold the model."""
+        return "Ingress"
 
     def wait_ready(self, timeout_s: float) -> float:
         start = time.monotonic()
@@ -149,32 +143,22 @@ class Served:
         raise TimeoutError(f"the service was not ready after {timeout_s} s; see logs in {self.ray_dir}")
 
 
-def write_config(path: Path, *, port: int, registry: Path, state_dir: Path, data_dir: Path) -> None:
+def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_dir: Path) -> None:
     """The project's serve/config.yaml with this session's paths, port and small limits."""
     config = yaml.safe_load((ROOT / "serve" / "config.yaml").read_text(encoding="utf-8"))
     config["http_options"]["port"] = port
     app = next(a for a in config["applications"] if a["name"] == APP)
-    app["args"].update(
-        registry=str(registry), state_dir=str(state_dir), data_dir=str(data_dir),
-        cors_origins=[ALLOWED_ORIGIN],
-        clients={"limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
-                 "quota": {"row_quota": {"limit": 5, "window_s": 3600}},
-                 "fuzzer": {"rate_limit": {"limit": 100000, "window_s": 60}},
-                 "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
-                 "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}},
-    )
-    if os.environ.get(TOPOLOGY_ENV) == "split":
-        # The suite against the two-deployment topology, set up as serve/config.yaml describes.
-        app["args"]["topology"] = "split"
-        ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
-        model = {"name": "Model", "num_replicas": 1,
-                 **{k: ingress[k] for k in ("max_ongoing_requests", "max_queued_requests", "graceful_shutdown_timeout_s")},
-                 "health_check_period_s": ingress.pop("health_check_period_s"),
-                 "user_config": ingress.pop("user_config")}
-        app["deployments"].append(model)
+    sections = app["args"]
+    sections["paths"] = {"params": str(params), "state_dir": str(state_dir), "data_dir": str(data_dir)}
+    sections["service"]["cors_origins"] = [ALLOWED_ORIGIN]
+    sections["limits"]["clients"] = {
+        "limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
+        "quota": {"row_quota": {"limit": 5, "window_s": 3600}},
+        "fuzzer": {"rate_limit": {"limit": 100000, "window_s": 60}},
+        "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
+        "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}}
     for dep in app["deployments"]:
-        if "user_config" in dep:  # the deployment holding the model, whatever the topology
-            dep["user_config"]["poll_interval_s"] = 0.5
+        dep["user_config"]["poll_interval_s"] = 0.5
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
@@ -188,17 +172,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     model_file.write_bytes(model_file.read_bytes() + b"tampered")
 
     state_dir = base / "state"
-    auth = AuthService(AuthSettings.from_env(state_dir))
-    secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
-    secrets["pathologist"] = auth.create_client("pathologist", ["predict", "feedback"], kind="user")
-
+    params = write_params(base / "params.yaml", registry=str(registry_root), contract=str(CONTRACT))
     port = free_port_block()
     dashboard_port = free_port()
     while port <= dashboard_port <= port + 10:
         dashboard_port = free_port()
     config_path = base / "serve.yaml"
     data_dir = base / "data"
-    write_config(config_path, port=port, registry=registry_root, state_dir=state_dir, data_dir=data_dir)
+    write_config(config_path, port=port, params=params, state_dir=state_dir, data_dir=data_dir)
+    # The clients are made as an operator would: with the service's own settings.
+    auth = AuthService(Settings.from_config(config_path).auth_settings())
+    secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
+    secrets["pathologist"] = auth.create_client("pathologist", ["predict", "feedback"], kind="user")
     # A short path: Ray's Unix sockets live below it and must fit in 107 characters.
     ray_dir = Path(tmp_path_factory.getbasetemp()) / "ray"
     strace_log = base / "connect.strace" if os.path.exists(STRACE) else None

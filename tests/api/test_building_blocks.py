@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from modelship.contract import load_contract, parse_contract
 from serve.guard import Guard
 from serve.problems import validation_params
-from serve.ratelimit import TokenBuckets, retry_after_header
-from serve.schemas import predict_models, record_model
-from serve.settings import ServiceSettings
+from serve.ratelimit import SharedTokenBuckets, retry_after_header
+from serve.schemas import contract_models, record_model
+from tests.serve.api.inproc_support import settings_of
 from serve.store import FeedbackExists, PredictionRow, Store
 from tests.api.builders import CONTRACT, sample_records
 
@@ -43,12 +43,12 @@ def test_int_and_category_features_are_typed_from_the_contract():
 
 
 def test_the_batch_cap_becomes_max_items_in_the_schema():
-    request, _ = predict_models(load_contract(CONTRACT), max_rows=7)
+    request = contract_models(load_contract(CONTRACT), max_rows=7).predict_request
     assert request.model_json_schema()["properties"]["records"]["maxItems"] == 7
 
 
 def test_validation_params_name_the_field_and_the_bound_without_echoing_the_input():
-    request, _ = predict_models(TOY, max_rows=5)
+    request = contract_models(TOY, max_rows=5).predict_request
     with pytest.raises(ValidationError) as info:
         request.model_validate({"records": [{"count": 99, "colour": "red", "secret": "s3cr3t"}]})
     params = validation_params(info.value.errors())
@@ -58,17 +58,17 @@ def test_validation_params_name_the_field_and_the_bound_without_echoing_the_inpu
 
 def test_settings_refuse_a_cors_wildcard():
     with pytest.raises(ValidationError, match="explicitly"):
-        ServiceSettings(cors_origins=["*"])
+        settings_of(cors_origins=["*"])
 
 
 def test_per_client_limits_override_the_defaults():
-    s = ServiceSettings(clients={"big": {"row_quota": {"limit": 9, "window_s": 1}}})
-    assert s.limits_for("big")[1].limit == 9 and s.limits_for("other")[1].limit == s.row_quota.limit
+    s = settings_of(clients={"big": {"row_quota": {"limit": 9, "window_s": 1}}}).limits
+    assert s.for_client("big")[1].limit == 9 and s.for_client("other")[1].limit == s.row_quota.limit
 
 
-def test_token_buckets_refill_over_time_and_say_how_long_to_wait():
+def test_token_buckets_refill_over_time_and_say_how_long_to_wait(tmp_path):
     now = [0.0]
-    buckets = TokenBuckets(clock=lambda: now[0])
+    buckets = SharedTokenBuckets(tmp_path / "l.sqlite3", "requests", clock=lambda: now[0])
     assert [buckets.take("c", 1, 2, 10) for _ in range(2)] == [0.0, 0.0]
     wait = buckets.take("c", 1, 2, 10)
     assert wait == pytest.approx(5.0)
@@ -78,8 +78,8 @@ def test_token_buckets_refill_over_time_and_say_how_long_to_wait():
     assert buckets.take("other", 1, 2, 10) == 0.0  # clients do not share a bucket
 
 
-def test_a_cost_larger_than_the_limit_can_never_pass():
-    assert TokenBuckets().take("c", 11, 10, 60) == 60
+def test_a_cost_larger_than_the_limit_can_never_pass(tmp_path):
+    assert SharedTokenBuckets(tmp_path / "l.sqlite3", "rows").take("c", 11, 10, 60) == 60
 
 
 def _row(pid="a" * 32, client="c"):

@@ -15,15 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelship.contract import load_contract
-from modelship.registry import Registry
-from serve.api import Service, create_api
+from serve.api import create_api
 from serve.auth import AuthService, AuthSettings
 from serve.model import ModelUnavailable
-from serve.ratelimit import TokenBuckets
-from serve.settings import ServiceSettings
-from serve.store import Store
+from serve.service import build_service
+from support import write_params
 from tests.api.builders import CONTRACT, sample_records
 from tests.api.conftest import problem_of
+from tests.serve.api.inproc_support import settings_of
 
 
 class SlowModel:
@@ -60,7 +59,7 @@ class GoneModel:
 @pytest.fixture(scope="module")
 def local_auth(tmp_path_factory):
     state = tmp_path_factory.mktemp("fault-state")
-    auth = AuthService(AuthSettings.from_env(state))
+    auth = AuthService(AuthSettings(state_dir=state))
     secret = auth.create_client("c", ["predict", "monitor"])
     token = auth.issue("client_credentials", client_id="c", client_secret=secret).access_token
     return state, auth, {"Authorization": f"Bearer {token}"}
@@ -68,10 +67,10 @@ def local_auth(tmp_path_factory):
 
 def _app(tmp_path, local_auth, backend):
     state, auth, _ = local_auth
-    settings = ServiceSettings(state_dir=str(state), data_dir=str(tmp_path), predict_timeout_s=0.3)
-    service = Service(auth=auth, backend=backend, store=Store(settings.db_path), registry=Registry(tmp_path / "reg"),
-                      requests=TokenBuckets(), rows=TokenBuckets(), token_attempts=TokenBuckets())
-    return TestClient(create_api(settings, load_contract(CONTRACT), service))
+    params = write_params(tmp_path / "params.yaml", registry=str(tmp_path / "reg"), contract=str(CONTRACT))
+    settings = settings_of(params=str(params), state_dir=str(state), data_dir=str(tmp_path), predict_timeout_s=0.3)
+    contract = load_contract(CONTRACT)
+    return TestClient(create_api(settings, contract, build_service(settings, backend, contract)))
 
 
 def test_a_model_slower_than_the_timeout_gives_503_with_retry_after_not_a_hang(tmp_path, local_auth):
@@ -139,9 +138,7 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
                                headers=headers)
                 except httpx.TransportError as exc:
                     # A connection the killed replica held dies with it (the server end is
-                    # gone; split: only when the ingress itself is hit). The client reconnects.
-                    if served.topology == "split":
-                        raise
+                    # gone). The client reconnects.
                     statuses.append((time.monotonic(), 0))
                     lost.append(type(exc).__name__)
                     continue
@@ -154,8 +151,6 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
                 try:
                     f = c.post("/v1/feedback", json={"prediction_id": pid, "label": "benign"}, headers=headers)
                 except httpx.TransportError:
-                    if served.topology == "split":
-                        raise
                     continue  # not acknowledged: the client does not count it as stored
                 if 200 <= f.status_code < 300:
                     acknowledged.append(pid)
@@ -166,7 +161,6 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
         t.start()
     try:
         time.sleep(2.0)
-        # A replica holding the model: an Ingress replica (single) or the Model replica (split).
         victim = replicas[0]
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
@@ -187,7 +181,7 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
         for t in threads:
             t.join(timeout=90)
     codes = [code for _, code in statuses]
-    print(f"\nreplica killed ({served.topology}, {len(replicas)} replicas); predictions succeeded again after "
+    print(f"\nreplica killed ({len(replicas)} replicas); predictions succeeded again after "
           f"{recovery_s:.1f} s, replacement running after {replaced_s:.1f} s; {len(codes)} predictions "
           f"({codes.count(503)} answered 503, {codes.count(0)} connections lost: {sorted(set(lost))}), "
           f"{len(acknowledged)} feedback stored")
@@ -195,12 +189,11 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
     assert recovery_s < 60
     after = served.replica_pids(served.model_deployment)
     assert len(after) == len(replicas) and victim not in after
-    if served.topology == "single":
-        # The replacement listens on the service port beside the survivor (serve/shared_port.py)
-        # once Serve has started its server, after its constructor.
-        while time.monotonic() < deadline and served.listening_pids() != set(after):
-            time.sleep(0.5)
-        assert served.listening_pids() == set(after)
+    # The replacement listens on the service port beside the survivor (serve/shared_port.py)
+    # once Serve has started its server, after its constructor.
+    while time.monotonic() < deadline and served.listening_pids() != set(after):
+        time.sleep(0.5)
+    assert served.listening_pids() == set(after)
     assert len(acknowledged) > 10
     with sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True) as db:
         stored = {row[0] for row in db.execute("SELECT prediction_id FROM feedback")}

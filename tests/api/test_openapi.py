@@ -3,7 +3,8 @@ import json
 
 from fastapi.routing import APIRoute
 
-from serve.spec import openapi_document, render, settings_from_config
+from serve.settings import Settings
+from serve.spec import openapi_document, render
 from tests.api.builders import ROOT
 from tests.api.conftest import problem_of
 
@@ -22,7 +23,7 @@ def test_the_served_document_equals_the_committed_snapshot(api):
 
 
 def test_the_snapshot_is_what_the_project_config_generates():
-    spec = openapi_document(settings_from_config(ROOT / "serve" / "config.yaml"))
+    spec = openapi_document(Settings.from_config(ROOT / "serve" / "config.yaml"))
     assert render(spec) == SNAPSHOT.read_text(encoding="utf-8"), "run `make openapi` and commit docs/api/openapi.json"
 
 
@@ -30,8 +31,8 @@ def test_the_routes_the_app_serves_are_exactly_the_documented_operations():
     from modelship.contract import load_contract
     from serve.api import create_api
 
-    settings = settings_from_config(ROOT / "serve" / "config.yaml")
-    app = create_api(settings, load_contract(settings.contract_path))
+    settings = Settings.from_config(ROOT / "serve" / "config.yaml")
+    app = create_api(settings, load_contract(settings.paths.contract))
     served = {(m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
     documented = {(m.upper(), p) for p, ops in json.loads(SNAPSHOT.read_text())["paths"].items() for m in ops}
     assert served == documented

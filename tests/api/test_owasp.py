@@ -15,12 +15,14 @@ import psutil
 import pytest
 import yaml
 
+from modelship.contract import load_contract
 from modelship.registry import IntegrityError
 from serve.auth import AuthSettings
 from serve.auth.keys import KeyRing
 from serve.auth.tokens import ACCESS_TYP, TokenCodec
 from serve.model import ModelHolder
-from tests.api.builders import ROOT, sample_records
+from serve.settings import Settings
+from tests.api.builders import CONTRACT, ROOT, sample_records
 from tests.api.conftest import ALLOWED_ORIGIN, problem_of
 
 
@@ -35,7 +37,7 @@ def test_api1_a_client_cannot_read_or_annotate_another_clients_prediction(api, s
 
 # -- API2 Broken authentication: a representative JWT attack suite end to end -------------
 def _codec(served, **overrides):
-    settings = AuthSettings.from_env(served.state_dir)
+    settings = Settings.from_config(served.config_path).auth_settings()
     if overrides:
         settings = AuthSettings(**{**settings.__dict__, **overrides})
     return TokenCodec(settings, KeyRing(settings))
@@ -257,4 +259,4 @@ def test_api10_a_tampered_production_model_refuses_to_load_with_a_clear_error(se
     model_file = reg.version_dir(reg.production()) / "model.skops"
     model_file.write_bytes(model_file.read_bytes()[:-10])
     with pytest.raises(IntegrityError, match="checksum mismatch.*restore it or re-run `make train`"):
-        ModelHolder(copy)
+        ModelHolder(copy, [f.name for f in load_contract(CONTRACT).features])

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bench import run, servers, workspace, wrk
+from serve.settings import Settings
 
 WRK_LINE = ('BENCH_RESULT {"requests": 1200, "duration_us": 2000000, "bytes": 1, "p50_us": 800, "p90_us": 900, '
             '"p99_us": 2500, "max_us": 4000, "mean_us": 810.5, "connect": 0, "read": 0, "write": 0, '
@@ -53,8 +54,9 @@ def test_serve_config_copy_points_at_the_workspace_and_lifts_the_bench_clients_l
     config = yaml.safe_load(path.read_text())
     app = config["applications"][0]
     assert config["http_options"] == {**config["http_options"], "host": "127.0.0.1", "port": 18999}
-    assert app["args"]["registry"] == str(ws.registry)
-    assert app["args"]["clients"][workspace.CLIENT] == workspace.UNLIMITED
+    assert app["args"]["paths"]["params"] == str(ws.params_path)
+    assert Settings.from_config(path).paths.registry == ws.registry
+    assert app["args"]["limits"]["clients"][workspace.CLIENT] == workspace.UNLIMITED
     ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
     assert ingress["user_config"]["max_batch_size"] == 4
     assert ingress["user_config"]["batch_wait_timeout_s"] == 0.0  # other keys of the block kept

@@ -1,9 +1,11 @@
 """Fixtures of the in-process API tests: the app `create_api` builds, with real parts, no Ray.
 
-Everything is real and lives in tmp_path: the model registry (fitted by tests/api/builders.py),
-the client database and signing keys (serve.auth, argon2 at its cheapest cost), the SQLite
-prediction store and the model (serve.model.LocalBackend over a ModelHolder). The requests go
-through Starlette's TestClient, so coverage follows every line in this process.
+Everything is real and lives in tmp_path: the model registry (fitted by tests/api/builders.py)
+and the params file naming it, the client database and signing keys (serve.auth, argon2 at its
+cheapest cost), the SQLite prediction store and shared limits, and the model
+(serve.model.LocalBackend over a ModelHolder), assembled by serve.service.build_service as the
+service does. The requests go through Starlette's TestClient (its lifespan runs the prediction
+flush loop), so coverage follows every line in this process.
 """
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ from fastapi.testclient import TestClient
 
 from modelship.contract import Contract, load_contract
 from modelship.registry import Registry
-from serve.api import Service, create_api
+from serve.api import create_api
 from serve.auth import AuthService, AuthSettings
 from serve.model import LocalBackend, ModelHolder
-from serve.ratelimit import TokenBuckets
-from serve.settings import ServiceSettings
+from serve.service import Service, build_service
+from serve.settings import Settings
 from serve.store import Store
+from support import write_params
 from tests.api.builders import CLIENTS, CONTRACT, build_registry, sample_records
-from tests.serve.api.inproc_support import ALLOWED_ORIGIN, CLIENT_LIMITS
+from tests.serve.api.inproc_support import ALLOWED_ORIGIN, CHEAP_ARGON2, CLIENT_LIMITS, settings_of
 
 
 
@@ -82,7 +85,7 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
     state_dir = tmp_path_factory.mktemp("inproc-auth")
     # Built directly, not from_env: a developer's MODELSHIP_* variables cannot leak in. The
     # cheapest argon2 the library accepts: the algorithm is real, only its cost is lowered.
-    settings = AuthSettings(state_dir=state_dir, argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1)
+    settings = AuthSettings(state_dir=state_dir, **CHEAP_ARGON2)
     auth = AuthService(settings)
     secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
     secrets["pathologist"] = auth.create_client("pathologist", ["predict", "feedback"], kind="user")
@@ -95,7 +98,7 @@ class Api:
 
     client: TestClient
     app: FastAPI
-    settings: ServiceSettings
+    settings: Settings
     service: Service | None
     registry: Registry
     store: Store | None
@@ -118,32 +121,31 @@ class Api:
 def make_api(tmp_path: Path, registry_root: Path, clients: Clients,
              contract_wdbc: Contract) -> Iterator[Callable[..., Api]]:
     """Build an app: `backend` replaces the in-process model, `service=False` leaves it without
-    one (as while starting), other keywords are ServiceSettings."""
-    stores: list[Store] = []
+    one (as while starting), other keywords are settings fields (serve/settings.py, any section)."""
+    params = write_params(tmp_path / "params.yaml", registry=str(registry_root), contract=str(CONTRACT))
+    opened: list[TestClient] = []
 
     def make(backend: Any = None, service: bool = True, raise_server_exceptions: bool = True,
              **overrides: Any) -> Api:
-        args: dict[str, Any] = dict(registry=str(registry_root), contract=str(CONTRACT),
-                                    state_dir=str(clients.state_dir), data_dir=str(tmp_path / "data"),
-                                    cors_origins=[ALLOWED_ORIGIN], clients=CLIENT_LIMITS)
-        settings = ServiceSettings(**{**args, **overrides})
-        store, svc = None, None
+        settings = settings_of(params=str(params), state_dir=str(clients.state_dir),
+                               data_dir=str(tmp_path / "data"), cors_origins=[ALLOWED_ORIGIN],
+                               clients=CLIENT_LIMITS, **{**CHEAP_ARGON2, **overrides})
+        svc = None
         if service:
-            store = Store(settings.db_path)
-            stores.append(store)
             if backend is None:
                 backend = LocalBackend(ModelHolder(registry_root, feature_order=contract_wdbc.feature_names))
-            svc = Service(auth=clients.service, backend=backend, store=store, registry=Registry(registry_root),
-                          requests=TokenBuckets(), rows=TokenBuckets(), token_attempts=TokenBuckets())
+            svc = build_service(settings, backend, contract_wdbc)
         app = create_api(settings, contract_wdbc, svc)
         client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
-        return Api(client, app, settings, svc, Registry(registry_root), store, clients)
+        client.__enter__()  # runs the lifespan: the flush loop starts, the store closes at the end
+        opened.append(client)
+        return Api(client, app, settings, svc, Registry(registry_root), svc.store if svc else None, clients)
 
     yield make
-    for store in stores:
+    for client in opened:
         try:
-            store.close()
-        except Exception:  # a test may have closed it already, on purpose
+            client.__exit__(None, None, None)
+        except Exception:  # a test may have closed the store already, on purpose
             pass
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from serve.model import ModelUnavailable, Scores
+from serve.settings import Settings
 from tests.api.conftest import problem_of
 
 ALLOWED_ORIGIN = "http://app.modelship.test"
@@ -16,6 +17,21 @@ CLIENT_LIMITS = {
     "limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
     "quota": {"row_quota": {"limit": 5, "window_s": 3600}},
 }
+
+
+# The cheapest argon2 the library accepts: the algorithm is real, only its cost is lowered.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
+
+
+def settings_of(**fields: Any) -> Settings:
+    """Settings from fields named without their section (`max_batch_rows=7`, `state_dir=...`)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in fields.items():
+        section = next(name for name, info in Settings.model_fields.items()
+                       if info.annotation is not None and hasattr(info.annotation, "model_fields")
+                       and key in info.annotation.model_fields)
+        sections.setdefault(section, {})[key] = value
+    return Settings.from_args(sections)
 
 
 class SlowModel:

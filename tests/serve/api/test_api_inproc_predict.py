@@ -172,7 +172,7 @@ def test_feedback_is_on_disk_before_the_201(api):
     pid = api.predict("clinic").json()["predictions"][0]["prediction_id"]
     _feedback(api, pid, "benign")
     # Another connection, as another process would: the row is committed, not buffered.
-    with sqlite3.connect(api.settings.db_path) as db:
+    with sqlite3.connect(api.settings.paths.store) as db:
         assert db.execute("SELECT label, client_id FROM feedback WHERE prediction_id = ?",
                           (pid,)).fetchone() == ("benign", "clinic")
 

@@ -14,6 +14,7 @@ from modelship.registry import Registry
 from serve.model import ModelHolder
 from serve.ratelimit import SharedTokenBuckets, shared_buckets
 from serve.store import new_prediction_ids, prediction_id_age_s
+from tests.serve.api.test_api_inproc_units import ORDER
 
 
 def _spend(path: str, name: str, attempts: int, out) -> None:
@@ -92,13 +93,13 @@ def test_an_old_or_invented_id_is_not_waited_for(api):
 
 
 def test_a_replica_sees_the_pointer_move_and_follows_it_before_scoring(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     registry = Registry(registry_root)
     assert not holder.pointer_moved()
     registry.promote("v0002", actor="tests", reason="pointer test")
     assert holder.pointer_moved()
     assert holder.sync() == "v0002" and not holder.pointer_moved()
-    pinned = ModelHolder(registry_root, pinned_version="v0001")
+    pinned = ModelHolder(registry_root, ORDER, pinned_version="v0001")
     registry.rollback(actor="tests", reason="pointer test")
     assert holder.pointer_moved() and not pinned.pointer_moved()  # a pinned replica ignores it
 
@@ -162,7 +163,7 @@ def test_replica_servers_bind_the_shared_port_together(monkeypatch):
 def test_while_a_new_version_loads_the_pointer_still_reads_as_moved(registry_root, monkeypatch):
     """The poller may be loading the new version when a request checks: the request must wait
     for that load (pointer_moved stays true until it is done), not score with the old model."""
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     Registry(registry_root).promote("v0002", actor="tests", reason="slow load")
     real_load, loading, release = holder.registry.load, threading.Event(), threading.Event()
 

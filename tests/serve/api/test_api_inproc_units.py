@@ -27,30 +27,33 @@ from modelship.registry import IntegrityError, Registry, RegistryError
 from serve.guard import Guard
 from serve.model import LocalBackend, ModelHolder, card_of
 from serve.problems import install, kind_for, validation_params
-from serve.ratelimit import TokenBuckets, retry_after_header
-from serve.settings import ROOT_ENV, ServiceSettings, project_root, resolve
-from serve.spec import openapi_document, render, settings_from_config, write_openapi
+from serve.ratelimit import SharedTokenBuckets, retry_after_header
+from serve.settings import ROOT_ENV, Settings, project_root, resolve
+from serve.spec import openapi_document, render, write_openapi
 from serve.store import PredictionRow, Store, new_prediction_ids
+from support import write_params
 from tests.api.builders import CONTRACT, training_data
-from tests.serve.api.inproc_support import problem
+from tests.serve.api.inproc_support import problem, settings_of
+
+ORDER = [f["name"] for f in yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))["features"]]
 
 # -- the model holder --------------------------------------------------------------------------
 
 
 def test_the_holder_follows_the_production_pointer_when_synced(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     Registry(registry_root).promote("v0002", actor="tests")
     assert holder.sync() == "v0002" and holder.current.version == "v0002"
 
 
 def test_a_sync_without_a_change_keeps_the_same_loaded_model(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     before = holder.current
     assert holder.sync() == "v0001" and holder.current is before
 
 
 def test_a_pinned_version_wins_over_the_pointer(registry_root):
-    holder = ModelHolder(registry_root, pinned_version="v0002")
+    holder = ModelHolder(registry_root, ORDER, pinned_version="v0002")
     Registry(registry_root).promote("v0001", actor="tests")
     assert holder.current.version == "v0002" and holder.sync() == "v0002"
 
@@ -58,16 +61,16 @@ def test_a_pinned_version_wins_over_the_pointer(registry_root):
 def test_the_holder_refuses_to_start_without_a_production_model(registry_root):
     (registry_root / "production.json").unlink()
     with pytest.raises(RegistryError, match="make run"):
-        ModelHolder(registry_root)
+        ModelHolder(registry_root, ORDER)
 
 
 def test_the_holder_refuses_to_start_on_a_tampered_model(registry_root):
     with pytest.raises(IntegrityError):
-        ModelHolder(registry_root, pinned_version="v0003")
+        ModelHolder(registry_root, ORDER, pinned_version="v0003")
 
 
 def test_a_switch_to_a_model_tampered_after_promotion_is_refused_and_the_old_one_keeps_serving(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     reg = Registry(registry_root)
     reg.promote("v0002", actor="tests")
     model_file = reg.version_dir("v0002") / "model.skops"
@@ -78,7 +81,7 @@ def test_a_switch_to_a_model_tampered_after_promotion_is_refused_and_the_old_one
 
 
 def test_a_version_that_failed_to_load_is_not_reloaded_at_every_sync(registry_root, monkeypatch):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     reg = Registry(registry_root)
     reg.promote("v0002", actor="tests")
     model_file = reg.version_dir("v0002") / "model.skops"
@@ -91,14 +94,14 @@ def test_a_version_that_failed_to_load_is_not_reloaded_at_every_sync(registry_ro
 
 def test_rows_in_contract_order_are_mapped_to_the_models_own_column_order(registry_root):
     X, _, features = training_data()
-    as_trained = ModelHolder(registry_root).predict(X[:3])
+    as_trained = ModelHolder(registry_root, ORDER).predict(X[:3])
     # The API sends rows in the contract's order; here that order is the model's, reversed.
     mapped = ModelHolder(registry_root, feature_order=features[::-1]).predict(X[:3, ::-1].copy())
     assert mapped.probabilities == pytest.approx(as_trained.probabilities)
 
 
 def test_a_version_that_failed_to_load_is_retried_when_asked_once_its_file_is_restored(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     reg = Registry(registry_root)
     reg.promote("v0002", actor="tests")
     model_file = reg.version_dir("v0002") / "model.skops"
@@ -119,13 +122,13 @@ def test_a_switch_to_a_model_needing_a_feature_the_contract_dropped_is_refused(r
 
 
 def test_an_unreadable_production_pointer_keeps_the_current_model(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     (registry_root / "production.json").write_text("{not json", encoding="utf-8")
     assert holder.sync() == "v0001"
 
 
 def test_the_model_card_keeps_numeric_metrics_only_and_no_paths(registry_root):
-    holder = ModelHolder(registry_root)
+    holder = ModelHolder(registry_root, ORDER)
     loaded = holder.current
     loaded.metadata["metrics"] = {**loaded.metadata["metrics"], "passed_gate": True, "note": "text"}
     card = card_of(loaded)
@@ -135,7 +138,7 @@ def test_the_model_card_keeps_numeric_metrics_only_and_no_paths(registry_root):
 
 
 def test_the_local_backend_scores_refreshes_and_is_ready(registry_root):
-    backend = LocalBackend(ModelHolder(registry_root))
+    backend = LocalBackend(ModelHolder(registry_root, ORDER))
     X, _, _ = training_data()
 
     async def run() -> tuple[Any, ...]:
@@ -217,13 +220,6 @@ def test_a_failed_flush_rolls_back_and_keeps_the_rows_for_the_next_one(tmp_path)
     assert store.get_prediction("a" * 32) is not None and store.get_prediction("b" * 32) is not None
 
 
-def test_feedback_ids_lists_the_predictions_with_feedback(tmp_path):
-    store = Store(tmp_path / "s.sqlite3")
-    store.add_predictions([_row("a" * 32), _row("b" * 32)])
-    store.add_feedback("b" * 32, "c", "malignant")
-    assert store.feedback_ids() == {"b" * 32}
-
-
 def test_closing_the_store_flushes_the_pending_predictions(tmp_path):
     store = Store(tmp_path / "s.sqlite3")
     store.add_predictions([_row()])
@@ -254,23 +250,32 @@ def _config(path: Path, args: dict[str, Any], name: str = "modelship") -> Path:
     return path
 
 
+def _params(tmp_path: Path) -> str:
+    return str(write_params(tmp_path / "params.yaml", registry=str(tmp_path / "reg"), contract=str(CONTRACT)))
+
+
 def test_settings_are_read_from_the_named_application_of_a_serve_config(tmp_path):
-    config = _config(tmp_path / "c.yaml", {"max_batch_rows": 7, "contract": str(CONTRACT)})
-    assert settings_from_config(config).max_batch_rows == 7
+    config = _config(tmp_path / "c.yaml", {"service": {"max_batch_rows": 7}})
+    assert Settings.from_config(config).service.max_batch_rows == 7
 
 
 def test_a_config_without_the_application_is_refused_naming_it(tmp_path):
     with pytest.raises(KeyError, match="modelship"):
-        settings_from_config(_config(tmp_path / "c.yaml", {}, name="else"))
+        Settings.from_config(_config(tmp_path / "c.yaml", {}, name="else"))
 
 
-def test_the_openapi_document_is_built_without_a_model_or_a_service():
-    spec = openapi_document(ServiceSettings(contract=str(CONTRACT), max_batch_rows=4))
+def test_a_missing_config_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        Settings.from_config(tmp_path / "nowhere.yaml")
+
+
+def test_the_openapi_document_is_built_without_a_model_or_a_service(tmp_path):
+    spec = openapi_document(settings_of(params=_params(tmp_path), max_batch_rows=4))
     assert spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == 4
 
 
 def test_write_openapi_writes_a_stable_sorted_document(tmp_path):
-    config = _config(tmp_path / "c.yaml", {"contract": str(CONTRACT)})
+    config = _config(tmp_path / "c.yaml", {"paths": {"params": _params(tmp_path)}})
     out = tmp_path / "out" / "openapi.json"
     write_openapi(config, out)
     text = out.read_text(encoding="utf-8")
@@ -282,9 +287,17 @@ def test_write_openapi_writes_a_stable_sorted_document(tmp_path):
 
 def test_relative_paths_resolve_against_the_project_root_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
-    s = ServiceSettings(registry="reg", contract="c.yaml", state_dir="st", data_dir="d")
-    assert (s.registry_path, s.contract_path, s.state_path, s.db_path) == (
-        tmp_path / "reg", tmp_path / "c.yaml", tmp_path / "st", tmp_path / "d" / "api.sqlite3")
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({**yaml.safe_load(open(_params(tmp_path))),
+                                                     "registry": "reg", "contract": "c.yaml"}))
+    s = settings_of(params="p.yaml", state_dir="st", data_dir="d").paths
+    assert (s.registry, s.contract, s.state, s.store, s.limits) == (
+        tmp_path / "reg", tmp_path / "c.yaml", tmp_path / "st", tmp_path / "d" / "api.sqlite3",
+        tmp_path / "d" / "limits.sqlite3")
+
+
+def test_the_registry_and_contract_paths_come_from_the_params_file_only(tmp_path):
+    with pytest.raises(ValidationError, match="extra"):
+        settings_of(params=_params(tmp_path)).model_validate({"paths": {"registry": "models/registry"}})
 
 
 def test_without_the_variable_relative_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
@@ -299,34 +312,70 @@ def test_absolute_paths_are_kept(tmp_path):
 
 def test_a_cors_wildcard_is_refused():
     with pytest.raises(ValidationError, match="explicitly"):
-        ServiceSettings(cors_origins=["http://ok.test", "*"])
+        settings_of(cors_origins=["http://ok.test", "*"])
 
 
 def test_an_unknown_setting_is_refused():
     with pytest.raises(ValidationError, match="extra"):
-        ServiceSettings(max_rows=5)
+        Settings.from_args({"service": {"max_rows": 5}})
+
+
+def test_an_unknown_section_is_refused():
+    with pytest.raises(ValidationError, match="extra"):
+        Settings.from_args({"servise": {}})
 
 
 def test_a_limit_must_be_positive():
     with pytest.raises(ValidationError):
-        ServiceSettings(rate_limit={"limit": 0, "window_s": 60})
+        settings_of(rate_limit={"limit": 0, "window_s": 60})
 
 
 def test_a_client_override_of_one_limit_keeps_the_default_of_the_other():
-    s = ServiceSettings(clients={"x": {"rate_limit": {"limit": 1, "window_s": 1}}})
-    rate, rows = s.limits_for("x")
+    s = settings_of(clients={"x": {"rate_limit": {"limit": 1, "window_s": 1}}}).limits
+    rate, rows = s.for_client("x")
     assert rate.limit == 1 and rows == s.row_quota
+
+
+def test_the_environment_overrides_a_field_of_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSHIP_PATHS__STATE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MODELSHIP_LIMITS__RATE_LIMIT__LIMIT", "5")
+    config = _config(tmp_path / "c.yaml", {"paths": {"state_dir": "here"},
+                                           "limits": {"rate_limit": {"limit": 600, "window_s": 60}}})
+    s = Settings.from_config(config)
+    assert s.paths.state == tmp_path / "elsewhere"
+    assert (s.limits.rate_limit.limit, s.limits.rate_limit.window_s) == (5, 60)
+
+
+def test_a_secret_written_in_the_config_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="MODELSHIP_JWT_SECRET"):
+        Settings.from_config(_config(tmp_path / "c.yaml", {"jwt_secret": "x" * 40}))
+
+
+def test_the_jwt_secret_comes_from_the_environment_into_the_auth_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSHIP_JWT_SECRET", "s" * 40)
+    auth = Settings.from_args({}).auth_settings(tmp_path)
+    assert auth.jwt_secret == "s" * 40 and auth.state_dir == tmp_path
+    assert "s" * 40 not in repr(Settings.from_args({}))
+
+
+def test_the_auth_section_sets_the_token_lifetimes(tmp_path):
+    auth = Settings.from_args({"auth": {"access_ttl_s": 60, "refresh_ttl_s": 120}}).auth_settings(tmp_path)
+    assert (auth.access_ttl_s, auth.refresh_ttl_s) == (60, 120)
 
 
 # -- rate limits -------------------------------------------------------------------------------
 
 
-def test_the_buckets_forget_the_least_recent_client_beyond_their_bound():
-    buckets = TokenBuckets(max_keys=2, clock=lambda: 0.0)
-    for key in ("a", "b", "c"):
-        buckets.take(key, 1, 1, 60)
-    # "a" was forgotten, so it starts again with a full bucket; "c" is still spent.
-    assert buckets.take("a", 1, 1, 60) == 0.0 and buckets.take("c", 1, 1, 60) > 0
+def test_a_full_bucket_is_forgotten_when_the_file_is_pruned(tmp_path):
+    now = [0.0]
+    buckets = SharedTokenBuckets(tmp_path / "l.sqlite3", "requests", clock=lambda: now[0])
+    buckets.PRUNE_EVERY = 2
+    buckets.take("a", 1, 1, 60)
+    now[0] = 120.0  # "a" has refilled: a bucket as good as none
+    buckets.take("b", 1, 1, 60)
+    keys = {k for (k,) in buckets._db.execute("SELECT key FROM buckets")}
+    assert keys == {"requests:b"}
+    buckets.close()
 
 
 def test_retry_after_is_at_least_one_second_and_rounded_up():
@@ -405,25 +454,16 @@ def test_a_reader_sees_a_prediction_while_its_flush_is_writing_and_after(tmp_pat
     assert store.flush() == 1
 
 
-def test_the_default_single_topology_is_one_deployment_holding_the_model():
-    from serve.app import SingleIngress, build
-    assert ServiceSettings().topology == "single"
+def test_the_application_is_one_deployment_holding_the_model():
+    from serve.app import Ingress, build
     app = build({})
     assert app._bound_deployment.name == "Ingress"
-    assert app._bound_deployment.func_or_class is SingleIngress.func_or_class
+    assert app._bound_deployment.func_or_class is Ingress.func_or_class
     # No handle argument: the model is in the replica, not in another deployment.
     assert not any(hasattr(a, "_bound_deployment") for a in app._bound_deployment.init_args)
 
 
-def test_the_split_topology_binds_the_ingress_to_a_model_deployment():
-    from serve.app import Ingress, ModelDeployment, build
-    app = build({"topology": "split"})
-    ingress = app._bound_deployment
-    assert ingress.name == "Ingress" and ingress.func_or_class is Ingress.func_or_class
-    model = ingress.init_args[0]._bound_deployment
-    assert model.name == "Model" and model.func_or_class is ModelDeployment.func_or_class
-
-
-def test_an_unknown_topology_is_refused():
+def test_the_application_refuses_invalid_settings_before_deploying():
+    from serve.app import build
     with pytest.raises(ValidationError):
-        ServiceSettings(topology="three")
+        build({"topology": "split"})

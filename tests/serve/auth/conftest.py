@@ -30,9 +30,9 @@ class Clock:
 @pytest.fixture(autouse=True)
 def _no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own MODELSHIP_* variables must not change what the tests see."""
-    for name in ("MODELSHIP_JWT_KEYS", "MODELSHIP_JWT_SECRET", "MODELSHIP_STATE_DIR",
-                 "MODELSHIP_AUTH_LEEWAY_S", "MODELSHIP_AUTH_ACCESS_TTL_S", "MODELSHIP_AUTH_REFRESH_TTL_S",
-                 "MODELSHIP_AUTH_ISSUER", "MODELSHIP_AUTH_AUDIENCE", "MODELSHIP_AUTH_REALM"):
+    for name in ("MODELSHIP_JWT_KEYS", "MODELSHIP_JWT_SECRET", "MODELSHIP_PATHS__STATE_DIR",
+                 "MODELSHIP_AUTH__LEEWAY_S", "MODELSHIP_AUTH__ACCESS_TTL_S", "MODELSHIP_AUTH__REFRESH_TTL_S",
+                 "MODELSHIP_AUTH__ISSUER", "MODELSHIP_AUTH__AUDIENCE", "MODELSHIP_AUTH__REALM"):
         monkeypatch.delenv(name, raising=False)
 
 

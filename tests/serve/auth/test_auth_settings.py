@@ -1,4 +1,4 @@
-"""Settings: defaults, MODELSHIP_* variables and the limits that keep tokens short-lived.
+"""Settings: defaults, the service's auth section and its MODELSHIP_AUTH__* variables, and the limits that keep tokens short-lived.
 
 Requirements: C9.3 (OWASP API8: security misconfiguration is refused at start).
 """
@@ -26,29 +26,37 @@ def test_key_file_and_database_live_in_the_state_dir(tmp_path: Path) -> None:
     assert (s.keys_path.parent, s.db_path.parent) == (tmp_path, tmp_path)
 
 
-def test_from_env_reads_modelship_variables(tmp_path: Path) -> None:
-    env = {"MODELSHIP_AUTH_ISSUER": "ms", "MODELSHIP_AUTH_AUDIENCE": "api", "MODELSHIP_AUTH_REALM": "r",
-           "MODELSHIP_AUTH_ACCESS_TTL_S": "300", "MODELSHIP_AUTH_REFRESH_TTL_S": "3600",
-           "MODELSHIP_AUTH_LEEWAY_S": "5", "MODELSHIP_JWT_SECRET": "s3cr3t"}
-    s = AuthSettings.from_env(tmp_path, env)
-    assert (s.issuer, s.audience, s.realm, s.access_ttl_s, s.refresh_ttl_s, s.leeway_s, s.jwt_secret) == (
-        "ms", "api", "r", 300, 3600, 5, "s3cr3t"
-    )
+def _service_settings():
+    from serve.settings import Settings
+
+    return Settings.from_args({"auth": {"issuer": "from-config", "access_ttl_s": 600}})
 
 
-def test_from_env_reads_the_process_environment_by_default(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("MODELSHIP_AUTH_ACCESS_TTL_S", "120")
-    assert AuthSettings.from_env(tmp_path).access_ttl_s == 120
+def test_the_service_settings_auth_section_builds_the_library_settings(tmp_path: Path) -> None:
+    s = _service_settings().auth_settings(tmp_path)
+    assert (s.issuer, s.access_ttl_s, s.state_dir) == ("from-config", 600, tmp_path)
 
 
-def test_empty_variables_count_as_unset(tmp_path: Path) -> None:
-    s = AuthSettings.from_env(tmp_path, {"MODELSHIP_JWT_SECRET": "", "MODELSHIP_AUTH_LEEWAY_S": ""})
+def test_the_environment_overrides_the_auth_section(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MODELSHIP_AUTH__ACCESS_TTL_S", "120")
+    monkeypatch.setenv("MODELSHIP_AUTH__REALM", "r")
+    s = _service_settings().auth_settings(tmp_path)
+    assert (s.access_ttl_s, s.realm, s.issuer) == (120, "r", "from-config")
+
+
+def test_empty_variables_count_as_unset(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MODELSHIP_JWT_SECRET", "")
+    monkeypatch.setenv("MODELSHIP_AUTH__LEEWAY_S", "")
+    s = _service_settings().auth_settings(tmp_path)
     assert (s.jwt_secret, s.leeway_s) == (None, 30)
 
 
-def test_non_numeric_ttl_is_refused_with_the_variable_name(tmp_path: Path) -> None:
-    with pytest.raises(AuthConfigError, match="MODELSHIP_AUTH_ACCESS_TTL_S is '15m'"):
-        AuthSettings.from_env(tmp_path, {"MODELSHIP_AUTH_ACCESS_TTL_S": "15m"})
+def test_a_non_numeric_ttl_in_the_environment_is_refused_naming_it(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("MODELSHIP_AUTH__ACCESS_TTL_S", "15m")
+    with pytest.raises(ValidationError, match="access_ttl_s"):
+        _service_settings()
 
 
 @pytest.mark.parametrize("leeway", [-1, 31, 300])
@@ -91,3 +99,23 @@ def test_state_dir_given_as_a_string_becomes_a_path(tmp_path: Path) -> None:
 def test_realm_that_would_break_the_challenge_header_is_refused(tmp_path: Path, realm: str) -> None:
     with pytest.raises(AuthConfigError, match="WWW-Authenticate"):
         AuthSettings(state_dir=tmp_path, realm=realm)
+
+
+def test_the_operator_cli_and_the_service_use_the_config_state_folder(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from serve.auth import AuthService
+    from serve.auth.__main__ import main
+    from serve.settings import Settings
+
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"applications": [
+        {"name": "modelship", "args": {"paths": {"state_dir": str(tmp_path / "elsewhere")},
+                                       "auth": {"argon2_time_cost": 1, "argon2_memory_cost": 8,
+                                                "argon2_parallelism": 1}}}]}), encoding="utf-8")
+    assert main(["--config", str(config), "create-client", "app", "--scopes", "predict"]) == 0
+    secret = capsys.readouterr().out.strip()
+    service = AuthService(Settings.from_config(config).auth_settings())
+    assert [c.client_id for c in service.list_clients()] == ["app"]
+    assert service.settings.state_dir == tmp_path / "elsewhere"
+    assert service.issue("client_credentials", client_id="app", client_secret=secret).access_token

@@ -1,0 +1,85 @@
+"""POST /v1/auth/token, /v1/auth/refresh, /v1/auth/revoke: OAuth 2 style tokens (docs/auth.qmd)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from serve.api.body import basic_credentials, form_or_json, form_or_json_request, validated_params
+from serve.api.deps import ServiceDep
+from serve.api.errors import auth_problem, oauth_error
+from serve.api.openapi import errors
+from serve.auth import AuthError, TokenPair
+from serve.guard import NO_STORE
+from serve.problems import ApiProblem
+from serve.ratelimit import retry_after_header
+from serve.schemas import RefreshRequest, RevokeRequest, RevokeResponse, TokenRequest, TokenResponse
+
+GRANT_TYPES = ("client_credentials", "password", "refresh_token")
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # argon2 hashing is deliberately slow: keep it off the event loop.
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except AuthError as exc:
+        raise auth_problem(exc) from None
+
+
+def _tokens(pair: TokenPair) -> JSONResponse:
+    body = TokenResponse(access_token=pair.access_token, token_type="Bearer", expires_in=pair.expires_in,
+                         refresh_token=pair.refresh_token, scope=pair.scope)
+    return JSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+@router.post("/token", response_model=TokenResponse, summary="Get an access token and a refresh token",
+             responses=errors(400, 401, 413, 415, 429), openapi_extra=form_or_json_request(TokenRequest))
+async def token(request: Request, service: ServiceDep) -> Any:
+    """OAuth 2 token endpoint: `client_credentials` for services, `password` for people,
+    `refresh_token` to renew. Client credentials may also come as HTTP Basic (RFC 6749, 2.3.1)."""
+    params = await form_or_json(request)
+    basic = basic_credentials(request.headers.get("authorization"))
+    if basic is not None:
+        params.setdefault("client_id", basic[0])
+        params.setdefault("client_secret", basic[1])
+    if params.get("grant_type") and params["grant_type"] not in GRANT_TYPES:
+        raise oauth_error(400, "unsupported_grant_type", f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
+    req = validated_params(TokenRequest, params)
+    if req.grant_type != "refresh_token":
+        # Per client id: bounds guesses at one secret and the argon2 work they cost. A refresh
+        # grant names no client and hashes nothing (as POST /v1/auth/refresh): one shared
+        # bucket for it would let anyone block everyone's renewals.
+        who = req.client_id or req.username or "-"
+        lim = service.settings.limits.token_rate_limit
+        wait = service.token_attempts.take(who, 1, lim.limit, lim.window_s)
+        if wait:
+            raise ApiProblem(429, "rate-limited", "too many token requests for this client; wait",
+                             headers={**retry_after_header(wait), **NO_STORE})
+    pair = await _call(service.auth.issue, req.grant_type, client_id=req.client_id or None,
+                       client_secret=req.client_secret or None, username=req.username or None,
+                       password=req.password or None, scope=req.scope or None,
+                       refresh_token=req.refresh_token or None)
+    return _tokens(pair)
+
+
+@router.post("/refresh", response_model=TokenResponse, summary="Exchange a refresh token for a new pair",
+             responses=errors(400, 413, 415, 429), openapi_extra=form_or_json_request(RefreshRequest))
+async def refresh(request: Request, service: ServiceDep) -> Any:
+    """The refresh token is used up (rotation). Presenting a used one again revokes its whole
+    family: a stolen token then stops working for the thief and the owner alike."""
+    req = validated_params(RefreshRequest, await form_or_json(request))
+    return _tokens(await _call(service.auth.refresh, req.refresh_token))
+
+
+@router.post("/revoke", response_model=RevokeResponse, summary="Revoke a refresh token (and its family)",
+             responses=errors(400, 413, 415, 429), openapi_extra=form_or_json_request(RevokeRequest))
+async def revoke(request: Request, service: ServiceDep) -> Any:
+    """RFC 7009: answers 200 whether or not the token was valid, so it reveals nothing."""
+    req = validated_params(RevokeRequest, await form_or_json(request))
+    await _call(service.auth.revoke, req.token)
+    return JSONResponse(RevokeResponse().model_dump(), headers=NO_STORE)
