@@ -51,7 +51,7 @@ class ContractModels:
     @property
     def bodies(self) -> list[type[BaseModel]]:
         """The bodies the routes read themselves, whose schemas the OpenAPI document must add."""
-        return [self.predict_request, self.feedback_request]
+        return [self.predict_request, self.feedback_request, AdminModelRequest]
 
 
 def contract_models(contract: Contract, max_rows: int) -> ContractModels:

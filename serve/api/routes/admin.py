@@ -5,9 +5,10 @@ import asyncio
 import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from modelship.registry import IntegrityError, RegistryError
+from serve.api.body import json_body, json_request
 from serve.api.deps import Admin, ServiceDep, security
 from serve.api.openapi import AUTHENTICATED, errors
 from serve.model import ModelUnavailable
@@ -24,10 +25,12 @@ def _invalid_version(detail: str, reason: str) -> ApiProblem:
 
 @router.post("/v1/admin/model", response_model=AdminModelResponse,
              summary="Activate a registered model version, or roll back",
-             responses=errors(*AUTHENTICATED, 409, 422), openapi_extra=security("admin"))
-async def admin_model(body: AdminModelRequest, service: ServiceDep, principal: Admin) -> Any:
+             responses=errors(*AUTHENTICATED, 409, 415, 422),
+             openapi_extra={**security("admin"), **json_request(AdminModelRequest)})
+async def admin_model(request: Request, service: ServiceDep, principal: Admin) -> Any:
     """Switches production in the registry (audited there with the token's `sub` as actor);
     model replicas pick it up without downtime."""
+    body = await json_body(request, AdminModelRequest)
     reg = service.registry
     previous = await asyncio.to_thread(reg.production)
     reason = body.reason or f"via POST /v1/admin/model by {principal.sub}"
