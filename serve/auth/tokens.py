@@ -22,7 +22,7 @@ KINDS: tuple[str, ...] = ("service", "user")
 ALGORITHM = "HS256"  # pinned here, never read from a token (RFC 8725, section 3.1)
 ACCESS_TYP = "at+jwt"  # RFC 9068, section 2.1
 REFRESH_TYP = "rt+jwt"  # our own: a refresh token must never pass as an access token
-REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "scope", "kind")
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "client_id", "jti", "scope", "kind")
 # A Bearer token bigger than this is not one of ours; refuse before parsing it (OWASP API4).
 MAX_TOKEN_CHARS = 4096
 
@@ -198,25 +198,39 @@ class TokenCodec:
             )
         except jwt.InvalidTokenError:
             raise InvalidToken("the token is invalid") from None
-        self._check_times(claims, now)
-        scope, kind, sub = claims["scope"], claims["kind"], claims["sub"]
-        if not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES):
-            raise InvalidToken("the token is invalid")
-        if kind not in KINDS or not sub:
-            raise InvalidToken("the token is invalid")
+        self._check_times(claims, typ, now)
+        _check_identity(claims)
         return claims, kid
 
-    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+    def _check_times(self, claims: dict[str, Any], typ: str, now: float) -> None:
         leeway = self._settings.leeway_s
         times = [claims[name] for name in ("exp", "iat", "nbf")]
         # bool is an int in Python; a JSON true must not pass as a timestamp.
         if not all(isinstance(t, int) and not isinstance(t, bool) for t in times):
             raise InvalidToken("the token is invalid")
         exp, iat, nbf = times
+        # We never sign a token that outlives its type's lifetime: one that does was signed by
+        # someone else holding our key, or minted to last. The leeway covers a refresh token
+        # whose end time another process's clock set at sign-in.
+        if not 0 < exp - iat <= self._lifetime[typ] + leeway:
+            raise InvalidToken("the token is invalid")
         if exp <= now - leeway:
             raise InvalidToken("the token has expired")
         if iat > now + leeway or nbf > now + leeway:
             raise InvalidToken("the token is not valid yet")
+
+
+def _check_identity(claims: dict[str, Any]) -> None:
+    """sub, client_id, kind and scope hold the values we sign, or InvalidToken."""
+    scope, kind, sub = claims["scope"], claims["kind"], claims["sub"]
+    if not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES):
+        raise InvalidToken("the token is invalid")
+    if kind not in KINDS or not isinstance(sub, str) or not sub:
+        raise InvalidToken("the token is invalid")
+    # RFC 9068, section 2.2 requires client_id; here every principal is its own client, so a
+    # token naming another one was not signed by us.
+    if claims["client_id"] != sub:
+        raise InvalidToken("the token is invalid")
 
 
 def _peek_header(token: str) -> dict[str, Any]:
