@@ -7,8 +7,9 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -18,6 +19,10 @@ from .settings import AuthSettings
 
 SCOPES: tuple[str, ...] = ("predict", "feedback", "monitor", "admin")
 KINDS: tuple[str, ...] = ("service", "user")
+# The token endpoint's grants; a Literal of the request schema can be built from it.
+GRANT_TYPES: tuple[str, ...] = ("client_credentials", "password", "refresh_token")
+# Headers of every token response and every authentication error (RFC 6749, section 5.1).
+NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 ALGORITHM = "HS256"  # pinned here, never read from a token (RFC 8725, section 3.1)
 ACCESS_TYP = "at+jwt"  # RFC 9068, section 2.1

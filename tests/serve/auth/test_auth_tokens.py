@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from serve.auth import SCOPES, AuthError, AuthService, Principal, TokenPair
+from serve.auth import GRANT_TYPES, NO_STORE, SCOPES, AuthError, AuthService, Principal, TokenPair
 
 T0 = 1_800_000_000  # the clock fixture's start
 
@@ -168,3 +168,17 @@ def test_400_error_has_no_challenge_header(auth: AuthService) -> None:
     with pytest.raises(AuthError) as err:
         auth.issue("implicit")
     assert err.value.www_authenticate is None and "WWW-Authenticate" not in err.value.headers
+
+
+@pytest.mark.parametrize("grant_type", GRANT_TYPES)
+def test_every_published_grant_type_is_handled_by_the_token_endpoint(auth: AuthService, grant_type: str) -> None:
+    # Without its parameters a known grant is an invalid_request, never an unsupported one.
+    with pytest.raises(AuthError) as err:
+        auth.issue(grant_type)
+    assert err.value.error == "invalid_request"
+
+
+def test_no_store_holds_the_rfc_6749_cache_headers_and_cannot_be_changed() -> None:
+    assert dict(NO_STORE) == {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    with pytest.raises(TypeError):
+        NO_STORE["Cache-Control"] = "public"  # type: ignore[index]
