@@ -53,18 +53,6 @@ class AuthError(Exception):
         self.detail = detail
         self.www_authenticate = www_authenticate
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers: the challenge when there is one; never cache an auth answer."""
-        headers = {"Cache-Control": "no-store"}
-        if self.www_authenticate:
-            headers["WWW-Authenticate"] = self.www_authenticate
-        return headers
-
-    def as_response(self) -> dict[str, str]:
-        """The JSON body of the error (RFC 6749, section 5.2)."""
-        return {"error": self.error, "error_description": self.detail}
-
     @classmethod
     def no_credentials(cls, realm: str, detail: str = "a Bearer access token is required") -> AuthError:
         """401 without an error code: RFC 6750 says so when no Bearer credentials were sent."""
@@ -116,16 +104,6 @@ class TokenPair:
     token_type: str = "Bearer"
     expires_in: int = field(kw_only=True)
     scope: str = field(kw_only=True)
-
-    def as_response(self) -> dict[str, str | int]:
-        """The JSON body of a successful token response."""
-        return {
-            "access_token": self.access_token,
-            "token_type": self.token_type,
-            "expires_in": self.expires_in,
-            "refresh_token": self.refresh_token,
-            "scope": self.scope,
-        }
 
 
 class InvalidToken(Exception):
