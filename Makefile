@@ -92,7 +92,9 @@ fuzz: setup ## schemathesis, every check, against the running API: make fuzz TOK
 openapi: setup ## regenerate the committed OpenAPI snapshot docs/api/openapi.json
 	$(PY) -m serve openapi --config $(SERVE_CONFIG) --out docs/api/openapi.json
 
-client: setup ## create an API client: make client NAME=my-app [SCOPES=predict,feedback] [KIND=user]
+# The secret must be alone on stdout (docs/auth.qmd): no echoed command, set-up output to stderr.
+client: ## create an API client: make client NAME=my-app [SCOPES=predict,feedback] [KIND=user] [STATE_DIR=.secrets]
 	@test -n "$(NAME)" || { echo "usage: make client NAME=my-app SCOPES=predict,feedback [KIND=service|user]" >&2; exit 2; }
-	$(PY) -m serve.auth create-client $(NAME) --scopes $(SCOPES) --kind $(KIND)
+	@$(MAKE) --no-print-directory -s setup >&2
+	@$(PY) -m serve.auth create-client $(NAME) --scopes $(SCOPES) --kind $(KIND) $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 # ---- end of API service block ------------------------------------------------------------

@@ -5,9 +5,11 @@ The rules this package enforces are written for users and operators in docs/auth
 
 from .service import AuthService, ClientInfo
 from .settings import AuthConfigError, AuthSettings
-from .tokens import SCOPES, AuthError, Principal, TokenPair
+from .tokens import GRANT_TYPES, NO_STORE, SCOPES, AuthError, Principal, TokenPair
 
 __all__ = [
+    "GRANT_TYPES",
+    "NO_STORE",
     "SCOPES",
     "AuthConfigError",
     "AuthError",

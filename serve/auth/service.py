@@ -16,6 +16,7 @@ from .settings import AuthSettings
 from .store import AuthStore, PrincipalRecord, RefreshRecord, RotationRefused
 from .tokens import (
     ACCESS_TYP,
+    GRANT_TYPES,
     KINDS,
     REFRESH_TYP,
     SCOPES,
@@ -34,7 +35,6 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MAX_SECRET_CHARS = 256
 # RFC 6750, section 2.1: the b64token syntax of a Bearer credential.
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-GRANT_TYPES = ("client_credentials", "password", "refresh_token")
 _INVALID_GRANT = "the refresh token is invalid, expired or revoked: authenticate again to get a new one"
 
 

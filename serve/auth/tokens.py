@@ -7,8 +7,9 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -18,11 +19,15 @@ from .settings import AuthSettings
 
 SCOPES: tuple[str, ...] = ("predict", "feedback", "monitor", "admin")
 KINDS: tuple[str, ...] = ("service", "user")
+# The token endpoint's grants; a Literal of the request schema can be built from it.
+GRANT_TYPES: tuple[str, ...] = ("client_credentials", "password", "refresh_token")
+# Headers of every token response and every authentication error (RFC 6749, section 5.1).
+NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 ALGORITHM = "HS256"  # pinned here, never read from a token (RFC 8725, section 3.1)
 ACCESS_TYP = "at+jwt"  # RFC 9068, section 2.1
 REFRESH_TYP = "rt+jwt"  # our own: a refresh token must never pass as an access token
-REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "scope", "kind")
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "client_id", "jti", "scope", "kind")
 # A Bearer token bigger than this is not one of ours; refuse before parsing it (OWASP API4).
 MAX_TOKEN_CHARS = 4096
 
@@ -47,18 +52,6 @@ class AuthError(Exception):
         self.error = error
         self.detail = detail
         self.www_authenticate = www_authenticate
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers: the challenge when there is one; never cache an auth answer."""
-        headers = {"Cache-Control": "no-store"}
-        if self.www_authenticate:
-            headers["WWW-Authenticate"] = self.www_authenticate
-        return headers
-
-    def as_response(self) -> dict[str, str]:
-        """The JSON body of the error (RFC 6749, section 5.2)."""
-        return {"error": self.error, "error_description": self.detail}
 
     @classmethod
     def no_credentials(cls, realm: str, detail: str = "a Bearer access token is required") -> AuthError:
@@ -111,16 +104,6 @@ class TokenPair:
     token_type: str = "Bearer"
     expires_in: int = field(kw_only=True)
     scope: str = field(kw_only=True)
-
-    def as_response(self) -> dict[str, str | int]:
-        """The JSON body of a successful token response."""
-        return {
-            "access_token": self.access_token,
-            "token_type": self.token_type,
-            "expires_in": self.expires_in,
-            "refresh_token": self.refresh_token,
-            "scope": self.scope,
-        }
 
 
 class InvalidToken(Exception):
@@ -198,32 +181,46 @@ class TokenCodec:
             )
         except jwt.InvalidTokenError:
             raise InvalidToken("the token is invalid") from None
-        self._check_times(claims, now)
-        scope, kind, sub = claims["scope"], claims["kind"], claims["sub"]
-        if not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES):
-            raise InvalidToken("the token is invalid")
-        if kind not in KINDS or not sub:
-            raise InvalidToken("the token is invalid")
+        self._check_times(claims, typ, now)
+        _check_identity(claims)
         return claims, kid
 
-    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+    def _check_times(self, claims: dict[str, Any], typ: str, now: float) -> None:
         leeway = self._settings.leeway_s
         times = [claims[name] for name in ("exp", "iat", "nbf")]
         # bool is an int in Python; a JSON true must not pass as a timestamp.
         if not all(isinstance(t, int) and not isinstance(t, bool) for t in times):
             raise InvalidToken("the token is invalid")
         exp, iat, nbf = times
+        # We never sign a token that outlives its type's lifetime: one that does was signed by
+        # someone else holding our key, or minted to last. The leeway covers a refresh token
+        # whose end time another process's clock set at sign-in.
+        if not 0 < exp - iat <= self._lifetime[typ] + leeway:
+            raise InvalidToken("the token is invalid")
         if exp <= now - leeway:
             raise InvalidToken("the token has expired")
         if iat > now + leeway or nbf > now + leeway:
             raise InvalidToken("the token is not valid yet")
 
 
+def _check_identity(claims: dict[str, Any]) -> None:
+    """sub, client_id, kind and scope hold the values we sign, or InvalidToken."""
+    scope, kind, sub = claims["scope"], claims["kind"], claims["sub"]
+    if not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES):
+        raise InvalidToken("the token is invalid")
+    if kind not in KINDS or not isinstance(sub, str) or not sub:
+        raise InvalidToken("the token is invalid")
+    # RFC 9068, section 2.2 requires client_id; here every principal is its own client, so a
+    # token naming another one was not signed by us.
+    if claims["client_id"] != sub:
+        raise InvalidToken("the token is invalid")
+
+
 def _peek_header(token: str) -> dict[str, Any]:
     """The JOSE header, unverified, to choose a key. PyJWT checks it again while verifying.
 
-    Done here rather than with jwt.get_unverified_header because that one costs about
-    half of a verification, and this runs on every request.
+    Done here rather than with jwt.get_unverified_header, which also decodes the payload
+    and the signature: this runs on every request and needs only the header.
     """
     head, dot, _ = token.partition(".")
     if not dot or token.count(".") != 2 or not _B64URL_SEGMENT.fullmatch(head):

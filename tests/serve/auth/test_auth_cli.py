@@ -138,3 +138,16 @@ def test_module_runs_as_a_command_and_prints_the_secret_once(state_dir: Path) ->
     with sqlite3.connect(state_dir / "auth.sqlite3") as db:
         (stored,) = db.execute("SELECT secret_hash FROM principals").fetchone()
     assert stored.startswith("$argon2id$") and result.stdout.strip() not in stored
+
+
+def test_make_client_prints_only_the_secret_on_stdout(state_dir: Path, make_auth) -> None:
+    # As typed in a shell: without an outer make's variables, which would add directory banners.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    result = subprocess.run(
+        ["make", "client", "NAME=x", "SCOPES=predict", f"STATE_DIR={state_dir}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1 and result.stdout.endswith("\n")
+    secret = result.stdout.strip()
+    assert make_auth().issue("client_credentials", client_id="x", client_secret=secret).scope == "predict"

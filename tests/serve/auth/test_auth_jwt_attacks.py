@@ -147,7 +147,7 @@ def test_token_whose_iat_is_within_the_leeway_is_accepted(auth: AuthService, for
     assert auth.verify_access(forge(good_claims(iat=T0 + 29))).sub == "scorer"
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "scope", "kind"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "iss", "aud", "sub", "client_id", "jti", "scope", "kind"])
 def test_token_missing_a_required_claim_is_rejected(auth: AuthService, forge, claim: str) -> None:
     refused(lambda: auth.verify_access(forge(good_claims(**{claim: None}))))
 
@@ -155,6 +155,83 @@ def test_token_missing_a_required_claim_is_rejected(auth: AuthService, forge, cl
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 def test_token_with_a_boolean_time_claim_is_rejected(auth: AuthService, forge, claim: str) -> None:
     refused(lambda: auth.verify_access(forge(good_claims(**{claim: True}))))
+
+
+@pytest.mark.parametrize("client_id", ["someone-else", "", ["scorer"], 1])
+def test_token_whose_client_id_is_not_its_sub_is_rejected(auth: AuthService, forge, client_id: object) -> None:
+    refused(lambda: auth.verify_access(forge(good_claims(client_id=client_id))))
+
+
+def test_token_with_a_non_string_sub_is_rejected(auth: AuthService, forge) -> None:
+    refused(lambda: auth.verify_access(forge(good_claims(sub=["scorer"], client_id=["scorer"]))))
+
+
+def test_token_that_expires_in_the_year_9999_is_rejected(auth: AuthService, forge) -> None:
+    assert refused(lambda: auth.verify_access(forge(good_claims(exp=253_402_300_799)))).detail == (
+        "the access token is invalid"
+    )
+
+
+def test_token_living_past_the_access_lifetime_and_leeway_is_rejected(auth: AuthService, forge) -> None:
+    refused(lambda: auth.verify_access(forge(good_claims(exp=T0 + 900 + 31))))
+
+
+def test_token_living_the_access_lifetime_plus_the_leeway_is_accepted(auth: AuthService, forge) -> None:
+    assert auth.verify_access(forge(good_claims(exp=T0 + 900 + 30))).sub == "scorer"
+
+
+def test_token_issued_long_ago_with_a_fresh_exp_is_rejected(auth: AuthService, forge) -> None:
+    # Each time is plausible on its own; only together do they claim a lifetime we never give.
+    refused(lambda: auth.verify_access(forge(good_claims(iat=T0 - 3600, nbf=T0 - 3600, exp=T0 + 60))))
+
+
+@pytest.mark.parametrize("exp", [T0, T0 - 1])
+def test_token_that_expires_when_or_before_it_is_issued_is_rejected(auth: AuthService, forge, exp: int) -> None:
+    refused(lambda: auth.verify_access(forge(good_claims(exp=exp))))
+
+
+def test_access_lifetime_cap_follows_the_configured_lifetime(make_auth, pair: TokenPair) -> None:
+    # Lowering the setting ends the tokens issued under the longer one (docs/auth.qmd, Settings).
+    shorter = make_auth(access_ttl_s=300)
+    refused(lambda: shorter.verify_access(pair.access_token))
+
+
+@pytest.fixture
+def forge_refresh(forge, pair: TokenPair) -> Callable[..., str]:
+    """The pair's real refresh token re-signed with some claims changed (None: left out)."""
+    real = jwt.decode(pair.refresh_token, options={"verify_signature": False})
+
+    def make(**changes: Any) -> str:
+        claims = {k: v for k, v in {**real, **changes}.items() if v is not None}
+        return forge(claims, typ="rt+jwt")
+
+    return make
+
+
+def invalid_grant(call: Callable[[], object]) -> None:
+    with pytest.raises(AuthError) as err:
+        call()
+    assert (err.value.status, err.value.error) == (400, "invalid_grant")
+
+
+def test_re_signed_refresh_token_is_accepted_as_a_control(auth: AuthService, forge_refresh) -> None:
+    assert auth.refresh(forge_refresh()).scope == "predict feedback"
+
+
+def test_refresh_token_without_client_id_is_refused_with_invalid_grant(auth: AuthService, forge_refresh) -> None:
+    invalid_grant(lambda: auth.refresh(forge_refresh(client_id=None)))
+
+
+def test_refresh_token_whose_client_id_is_not_its_sub_is_refused(auth: AuthService, forge_refresh) -> None:
+    invalid_grant(lambda: auth.refresh(forge_refresh(client_id="someone-else")))
+
+
+def test_refresh_token_living_past_the_session_lifetime_is_refused(auth: AuthService, forge_refresh) -> None:
+    invalid_grant(lambda: auth.refresh(forge_refresh(exp=T0 + 28_800 + 31)))
+
+
+def test_refresh_token_living_the_session_lifetime_plus_the_leeway_is_accepted(auth, forge_refresh) -> None:
+    assert auth.refresh(forge_refresh(exp=T0 + 28_800 + 30)).scope == "predict feedback"
 
 
 def test_token_for_another_audience_is_rejected(auth: AuthService, forge) -> None:

@@ -180,8 +180,8 @@ def test_env_key_ring_verifies_tokens_of_its_retired_key_within_the_window(setti
         {"kid": "new", "secret": b64(new), "created_at": now},
     ]})
     auth = AuthService(settings.__class__(**{**vars(settings), "jwt_keys": doc}))
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "kind": "service", "scope": "predict",
-              "jti": "j", "iat": now, "nbf": now, "exp": now + 900}
+    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
+              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900}
     token = jwt.encode(claims, old, algorithm="HS256", headers={"kid": "old", "typ": "at+jwt"})
     assert auth.verify_access(token).sub == "s"
 
@@ -215,12 +215,13 @@ def test_token_of_the_retired_key_still_verifies_after_rotation(auth: AuthServic
 
 def test_retired_key_stops_verifying_after_access_ttl_plus_leeway(make_auth, auth: AuthService, clock) -> None:
     auth.rotate_keys()
-    # A token signed just before the rotation, but with a lifetime long enough to outlive the key:
+    # Signed at the rotation with the longest lifetime accepted (access TTL + leeway): with the
+    # leeway after its exp, the token itself would outlive the key's window.
     old_kid = [k for k in auth._ring.kids() if k != auth._ring.active.kid][0]
     old_secret = auth._ring._ring[0][old_kid].secret
     now = int(clock())
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "kind": "service", "scope": "predict",
-              "jti": "j", "iat": now, "nbf": now, "exp": now + 10_000}
+    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
+              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900 + 30}
     token = jwt.encode(claims, old_secret, algorithm="HS256", headers={"kid": old_kid, "typ": "at+jwt"})
     clock.advance(900 + 30)
     assert auth.verify_access(token).sub == "s"
@@ -233,8 +234,8 @@ def test_retired_key_stops_verifying_after_access_ttl_plus_leeway(make_auth, aut
 def test_cached_token_stops_verifying_when_its_key_window_ends(auth: AuthService, clock) -> None:
     old_kid, old_secret = auth._ring.active.kid, auth._ring.active.secret
     now = int(clock())
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "kind": "service", "scope": "predict",
-              "jti": "j", "iat": now, "nbf": now, "exp": now + 10_000}
+    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
+              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900 + 30}
     token = jwt.encode(claims, old_secret, algorithm="HS256", headers={"kid": old_kid, "typ": "at+jwt"})
     auth.verify_access(token)  # cached
     auth.rotate_keys()

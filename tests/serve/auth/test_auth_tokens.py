@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from serve.auth import SCOPES, AuthError, AuthService, Principal, TokenPair
+from serve.auth import GRANT_TYPES, NO_STORE, SCOPES, AuthError, AuthService, Principal, TokenPair
 
 T0 = 1_800_000_000  # the clock fixture's start
 
@@ -151,20 +151,35 @@ def test_two_services_on_one_state_dir_accept_each_others_tokens(make_auth, pair
     assert replica.verify_access(pair.access_token).sub == "scorer"
 
 
-def test_token_pair_response_has_the_rfc_6749_fields(pair: TokenPair) -> None:
-    body = pair.as_response()
-    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
-    assert (body["token_type"], body["expires_in"]) == ("Bearer", 900)
+def test_expires_in_is_the_access_tokens_real_lifetime(pair: TokenPair) -> None:
+    claims = claims_of(pair.access_token)
+    assert claims["exp"] - claims["iat"] == pair.expires_in == 900
 
 
-def test_auth_error_gives_its_response_headers_and_body(auth: AuthService) -> None:
+def test_missing_credentials_error_carries_the_status_code_text_and_challenge_the_api_sends(auth) -> None:
     with pytest.raises(AuthError) as err:
         auth.principal_from_header(None)
-    assert err.value.headers == {"Cache-Control": "no-store", "WWW-Authenticate": 'Bearer realm="modelship"'}
-    assert err.value.as_response() == {"error": "invalid_request", "error_description": "a Bearer access token is required"}
+    error = err.value
+    assert (error.status, error.error, error.detail) == (401, "invalid_request", "a Bearer access token is required")
+    assert error.www_authenticate == 'Bearer realm="modelship"'
 
 
-def test_400_error_has_no_challenge_header(auth: AuthService) -> None:
+def test_400_error_has_no_challenge_and_lists_the_grant_types(auth: AuthService) -> None:
     with pytest.raises(AuthError) as err:
         auth.issue("implicit")
-    assert err.value.www_authenticate is None and "WWW-Authenticate" not in err.value.headers
+    assert (err.value.status, err.value.error, err.value.www_authenticate) == (400, "unsupported_grant_type", None)
+    assert err.value.detail == "grant_type must be one of: client_credentials, password, refresh_token"
+
+
+@pytest.mark.parametrize("grant_type", GRANT_TYPES)
+def test_every_published_grant_type_is_handled_by_the_token_endpoint(auth: AuthService, grant_type: str) -> None:
+    # Without its parameters a known grant is an invalid_request, never an unsupported one.
+    with pytest.raises(AuthError) as err:
+        auth.issue(grant_type)
+    assert err.value.error == "invalid_request"
+
+
+def test_no_store_holds_the_rfc_6749_cache_headers_and_cannot_be_changed() -> None:
+    assert dict(NO_STORE) == {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    with pytest.raises(TypeError):
+        NO_STORE["Cache-Control"] = "public"  # type: ignore[index]
