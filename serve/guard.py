@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serve.auth import NO_STORE
 from serve.problems import PROBLEM_JSON, problem_body
 
 Scope = dict[str, Any]
@@ -20,7 +21,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 # Tokens, predictions and model data must not sit in shared or browser caches.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 CORS_METHODS = b"GET, POST"
 CORS_HEADERS = b"authorization, content-type"

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelship.contract import Contract
+from serve.auth import GRANT_TYPES
 
 DECISION_SUPPORT = ("Decision support only: this prediction supports, and does not replace, "
                     "the diagnosis of a pathologist.")
@@ -122,7 +123,7 @@ class TokenRequest(BaseModel):
 
     # RFC 6749, section 3.2: unrecognised parameters are ignored, not refused.
     model_config = ConfigDict(extra="ignore")
-    grant_type: Literal["client_credentials", "password", "refresh_token"]
+    grant_type: Literal[GRANT_TYPES]  # type: ignore[valid-type]
     client_id: str = Field(default="", max_length=64)
     client_secret: str = Field(default="", max_length=256)
     username: str = Field(default="", max_length=64)

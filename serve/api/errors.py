@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.auth import AuthError
-from serve.guard import NO_STORE
+from serve.auth import NO_STORE, AuthError
 from serve.problems import ApiProblem
 
 

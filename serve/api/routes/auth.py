@@ -12,13 +12,10 @@ from serve.api.body import basic_credentials, form_or_json, form_or_json_request
 from serve.api.deps import ServiceDep
 from serve.api.errors import auth_problem, oauth_error
 from serve.api.openapi import errors
-from serve.auth import AuthError, TokenPair
-from serve.guard import NO_STORE
+from serve.auth import GRANT_TYPES, NO_STORE, AuthError, TokenPair
 from serve.problems import ApiProblem
 from serve.ratelimit import retry_after_header
 from serve.schemas import RefreshRequest, RevokeRequest, RevokeResponse, TokenRequest, TokenResponse
-
-GRANT_TYPES = ("client_credentials", "password", "refresh_token")
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
