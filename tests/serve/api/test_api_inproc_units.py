@@ -34,6 +34,14 @@ from serve.store import PredictionRow, Store, new_prediction_ids
 from tests.api.builders import CONTRACT, training_data
 from tests.serve.api.inproc_support import problem
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
+    pytest.mark.catalogue(
+        part="Serve building blocks: model holder, problems, store, spec, settings, limits, guard",
+        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+    ),
+]
+
 # -- the model holder --------------------------------------------------------------------------
 
 
