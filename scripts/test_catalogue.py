@@ -199,7 +199,7 @@ class Row:
 def _rows(group: list[Case]) -> list[Row]:
     rows: dict[tuple, Row] = {}
     for case in group:
-        key = (case.function, tuple(sorted(case.fields.items())), case.requirements)
+        key = (case.function, tuple(sorted((k, str(v)) for k, v in case.fields.items())), case.requirements)
         if key in rows:
             rows[key].count += 1
         else:

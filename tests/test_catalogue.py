@@ -181,13 +181,19 @@ def test_a_tests_own_marker_adds_ids_and_overrides_single_module_fields(tmp_path
         @pytest.mark.parametrize("n", [1, 2])
         def test_own(n):
             pass
+
+        @pytest.mark.catalogue("system")
+        def test_positional():
+            pass
     '''), encoding="utf-8")
     got = _collect([str(path)])["cases"]
     by_name = {c.nodeid.split("::")[-1]: c for c in got}
-    assert set(by_name) == {"test_default", "test_own[1]", "test_own[2]"}
+    assert set(by_name) == {"test_default", "test_own[1]", "test_own[2]", "test_positional"}
     assert by_name["test_default"].requirements == ("C9.5",)
     assert by_name["test_default"].fields == {"part": "P", "scope": "integration", "strategy": "example-based",
                                               "tool": "T"}
     assert by_name["test_own[1]"].requirements == ("C9.5", "C12.1")
     assert by_name["test_own[1]"].fields["scope"] == "unit" and by_name["test_own[1]"].fields["tool"] == "T"
     assert by_name["test_own[2]"].function == "test_own" and by_name["test_own[2]"].doc == "Sample (C9.5)."
+    assert by_name["test_positional"].errors == ("catalogue takes keywords only (part, scope, strategy, tool), "
+                                                 "got ('system',)",)
