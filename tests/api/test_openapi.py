@@ -1,7 +1,7 @@
 """GET /openapi.json (C9.10, C9.3 API9): OpenAPI 3.1, equal to the committed snapshot."""
 import json
-
 import pytest
+
 from fastapi.routing import APIRoute
 
 from serve.spec import openapi_document, render, settings_from_config
