@@ -94,7 +94,7 @@ def test_a_tiny_wrk_run_against_the_baseline_parses_with_no_errors(
     assert result.errors == 0  # every answer was a 2xx: token and body were sent as meant
 
 
-@pytest.mark.catalogue(scope="unit")
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_result_line_parses_into_throughput_latency_and_errors() -> None:
     result = wrk.parse("Running 2s test\n" + WRK_LINE + "\n")
     assert result.rps == pytest.approx(600.0)
@@ -102,13 +102,13 @@ def test_wrk_result_line_parses_into_throughput_latency_and_errors() -> None:
     assert result.errors == 3
 
 
-@pytest.mark.catalogue(scope="unit")
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_output_without_the_result_line_is_an_error_that_names_the_script() -> None:
     with pytest.raises(ValueError, match="predict.lua"):
         wrk.parse("Running 2s test\n")
 
 
-@pytest.mark.catalogue(scope="unit")
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_refuses_a_non_loopback_address_before_sending_anything(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
         wrk.run("http://192.0.2.1:8000/v1/predict", tmp_path / "b", tmp_path / "t", connections=1, seconds=1)
@@ -118,7 +118,7 @@ def _cell(rps: float, p50: float, p99: float, rows: int = 1, errors: float = 0.0
     return run.Cell(rps, rps * rows, p50, p99, errors)
 
 
-@pytest.mark.catalogue(scope="unit")
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_table_shows_the_ratio_of_serve_to_uvicorn_for_each_cell() -> None:
     names = ("serve", "uvicorn")
     cells = {("serve", 1, 32): _cell(3000, 10, 40), ("uvicorn", 1, 32): _cell(1500, 20, 20)}
@@ -128,7 +128,7 @@ def test_table_shows_the_ratio_of_serve_to_uvicorn_for_each_cell() -> None:
     assert "| 0.50 |" in row  # p50 a/b
 
 
-@pytest.mark.catalogue(scope="unit")
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_targets_pass_and_fail_on_the_ratios_and_flag_a_collapse() -> None:
     names = ("serve", "uvicorn")
     cells = {
