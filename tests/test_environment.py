@@ -4,7 +4,16 @@ from __future__ import annotations
 import re
 import tomllib
 
+import pytest
 import yaml
+
+pytestmark = [
+    pytest.mark.requirement("C12.2", "C12.6"),
+    pytest.mark.catalogue(
+        part="Set-up files: pyproject.toml, requirements.lock, environment.yml",
+        scope="unit", strategy="inspection", tool="pytest, tomllib, PyYAML",
+    ),
+]
 
 
 def _pyproject_pins(root):

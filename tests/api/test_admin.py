@@ -7,6 +7,14 @@ from modelship.registry import Registry
 from tests.api.builders import sample_records
 from tests.api.conftest import problem_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3", "C9.5"),
+    pytest.mark.catalogue(
+        part="API: POST /v1/admin/model",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 
 @pytest.fixture
 def registry(served):

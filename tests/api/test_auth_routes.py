@@ -9,6 +9,14 @@ import pytest
 
 from tests.api.conftest import problem_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.5", "C9.9"),
+    pytest.mark.catalogue(
+        part="API: POST /v1/auth/token, /v1/auth/refresh, /v1/auth/revoke",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 
 def _token(api, served, client_id="clinic", **extra):
     data = {"grant_type": "client_credentials", "client_id": client_id,

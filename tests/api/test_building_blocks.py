@@ -18,6 +18,14 @@ from tests.serve.api.inproc_support import settings_of
 from serve.store import FeedbackExists, PredictionRow, Store
 from tests.api.builders import CONTRACT, sample_records
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3"),
+    pytest.mark.catalogue(
+        part="API building blocks: record schema, problems, store, limits, guard",
+        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+    ),
+]
+
 TOY = parse_contract({
     "name": "toy", "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
     "features": [{"name": "count", "type": "int", "min": 0, "max": 10, "description": "a count"},

@@ -24,6 +24,15 @@ from tests.api.builders import CONTRACT, sample_records
 from tests.api.conftest import problem_of
 from tests.serve.api.inproc_support import settings_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.3", "C9.6"),
+    pytest.mark.catalogue(
+        part="API under faults: slow or missing model, unexpected error, replica killed under load",
+        scope="integration", strategy="fault injection",
+        tool="pytest + httpx; API app in-process, live Ray Serve for the replica kill",
+    ),
+]
+
 
 class SlowModel:
     async def predict(self, rows):

@@ -12,6 +12,14 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [
+    pytest.mark.requirement("C9.3", "C9.5", "C9.10"),
+    pytest.mark.catalogue(
+        part="API: every operation of the OpenAPI document",
+        scope="system", strategy="fuzzing, property-based", tool="schemathesis CLI, live Ray Serve",
+    ),
+]
+
 HERE = Path(__file__).parent
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 

@@ -1,5 +1,15 @@
 """GET /health/live and /health/ready: no auth, no internals (C9.2, C9.5)."""
+import pytest
+
 from tests.api.conftest import problem_of
+
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.5"),
+    pytest.mark.catalogue(
+        part="API: GET /health/live, /health/ready",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
 
 
 def test_liveness_answers_without_a_token(api):

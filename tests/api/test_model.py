@@ -1,8 +1,18 @@
 """GET /v1/model (C9.2, C9.5): the served model's card."""
+import pytest
+
 from modelship.contract import load_contract
 from modelship.registry import Registry
 from tests.api.builders import CONTRACT
 from tests.api.conftest import problem_of
+
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.5"),
+    pytest.mark.catalogue(
+        part="API: GET /v1/model",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
 
 
 def test_the_card_shows_version_metrics_threshold_data_hash_and_contract(api, served):

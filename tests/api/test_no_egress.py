@@ -9,6 +9,14 @@ import re
 import psutil
 import pytest
 
+pytestmark = [
+    pytest.mark.requirement("C9.3"),
+    pytest.mark.catalogue(
+        part="Service start: network connections of the launcher and Ray",
+        scope="system", strategy="inspection", tool="pytest + strace, live Ray Serve",
+    ),
+]
+
 INET4 = re.compile(r'sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
 INET6 = re.compile(r'sa_family=AF_INET6, sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
 

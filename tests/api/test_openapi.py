@@ -1,10 +1,19 @@
 """GET /openapi.json (C9.10, C9.3 API9): OpenAPI 3.1, equal to the committed snapshot."""
 import json
+import pytest
 
 from serve.settings import Settings
 from serve.spec import openapi_document, render
 from tests.api.builders import ROOT
 from tests.api.conftest import problem_of
+
+pytestmark = [
+    pytest.mark.requirement("C9.3", "C9.8", "C9.10"),
+    pytest.mark.catalogue(
+        part="API: GET /openapi.json and the committed docs/api/openapi.json",
+        scope="system", strategy="snapshot", tool="pytest + httpx, live Ray Serve",
+    ),
+]
 
 SNAPSHOT = ROOT / "docs" / "api" / "openapi.json"
 

@@ -25,6 +25,14 @@ from serve.settings import Settings
 from tests.api.builders import CONTRACT, ROOT, sample_records
 from tests.api.conftest import ALLOWED_ORIGIN, problem_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="API security: OWASP API Security Top 10 (2023), API1-API10",
+        scope="system", strategy="attack", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 
 # -- API1 Broken object level authorisation ----------------------------------------------
 def test_api1_a_client_cannot_read_or_annotate_another_clients_prediction(api, served):

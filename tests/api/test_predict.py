@@ -9,6 +9,14 @@ from modelship.registry import Registry
 from tests.api.builders import CONTRACT, sample_records
 from tests.api.conftest import problem_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.5"),
+    pytest.mark.catalogue(
+        part="API: POST /v1/predict",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 CONTRACT_OBJ = load_contract(CONTRACT)
 
 

@@ -6,6 +6,14 @@ import pytest
 from tests.api.builders import sample_records
 from tests.api.conftest import problem_of
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.5"),
+    pytest.mark.catalogue(
+        part="API: GET /v1/predictions/{id}",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 
 @pytest.fixture(scope="module")
 def made(served):

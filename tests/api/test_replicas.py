@@ -9,6 +9,14 @@ import pytest
 from modelship.registry import Registry
 from tests.api.builders import sample_records
 
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.2"),
+    pytest.mark.catalogue(
+        part="Service: two ingress replicas on one port",
+        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 CONNECTIONS = 8
 
 

@@ -12,6 +12,14 @@ import pytest
 from modelship.registry import Registry
 from tests.api.builders import sample_records
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C13.9"),
+    pytest.mark.catalogue(
+        part="Service: model version switch under load",
+        scope="system", strategy="load", tool="pytest + httpx, live Ray Serve",
+    ),
+]
+
 
 def _wait_version(served, version, timeout_s=15.0):
     deadline = time.monotonic() + timeout_s

@@ -16,6 +16,14 @@ import yaml
 from bench import run, servers, workspace, wrk
 from serve.settings import Settings
 
+pytestmark = [
+    pytest.mark.requirement("C9.6", "C12.4"),
+    pytest.mark.catalogue(
+        part="Benchmark harness (make bench): workspace, baseline server, wrk runner, report",
+        scope="integration", strategy="example-based", tool="pytest, uvicorn baseline server, wrk",
+    ),
+]
+
 WRK_LINE = ('BENCH_RESULT {"requests": 1200, "duration_us": 2000000, "bytes": 1, "p50_us": 800, "p90_us": 900, '
             '"p99_us": 2500, "max_us": 4000, "mean_us": 810.5, "connect": 0, "read": 0, "write": 0, '
             '"status": 3, "timeout": 0}')
@@ -88,6 +96,7 @@ def test_a_tiny_wrk_run_against_the_baseline_parses_with_no_errors(
     assert result.errors == 0  # every answer was a 2xx: token and body were sent as meant
 
 
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_result_line_parses_into_throughput_latency_and_errors() -> None:
     result = wrk.parse("Running 2s test\n" + WRK_LINE + "\n")
     assert result.rps == pytest.approx(600.0)
@@ -95,11 +104,13 @@ def test_wrk_result_line_parses_into_throughput_latency_and_errors() -> None:
     assert result.errors == 3
 
 
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_output_without_the_result_line_is_an_error_that_names_the_script() -> None:
     with pytest.raises(ValueError, match="predict.lua"):
         wrk.parse("Running 2s test\n")
 
 
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_wrk_refuses_a_non_loopback_address_before_sending_anything(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
         wrk.run("http://192.0.2.1:8000/v1/predict", tmp_path / "b", tmp_path / "t", connections=1, seconds=1)
@@ -109,6 +120,7 @@ def _cell(rps: float, p50: float, p99: float, rows: int = 1, errors: float = 0.0
     return run.Cell(rps, rps * rows, p50, p99, errors)
 
 
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_table_shows_the_ratio_of_serve_to_uvicorn_for_each_cell() -> None:
     names = ("serve", "uvicorn")
     cells = {("serve", 1, 32): _cell(3000, 10, 40), ("uvicorn", 1, 32): _cell(1500, 20, 20)}
@@ -118,6 +130,7 @@ def test_table_shows_the_ratio_of_serve_to_uvicorn_for_each_cell() -> None:
     assert "| 0.50 |" in row  # p50 a/b
 
 
+@pytest.mark.catalogue(scope="unit", tool="pytest")
 def test_targets_pass_and_fail_on_the_ratios_and_flag_a_collapse() -> None:
     names = ("serve", "uvicorn")
     cells = {

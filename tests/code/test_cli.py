@@ -11,6 +11,14 @@ from sklearn.linear_model import LogisticRegression
 from modelship.cli import main
 from modelship.registry import Registry
 
+pytestmark = [
+    pytest.mark.requirement("C12.8", "C13.9"),
+    pytest.mark.catalogue(
+        part="Package: registry command line (python -m modelship)",
+        scope="unit", strategy="example-based", tool="pytest, scikit-learn",
+    ),
+]
+
 
 @pytest.fixture
 def registry(tmp_path):

@@ -7,6 +7,14 @@ import pytest
 
 from modelship.contract import ContractError, load_contract, parse_contract
 
+pytestmark = [
+    pytest.mark.requirement("C12.8"),
+    pytest.mark.catalogue(
+        part="Package: data contract loader (modelship.contract)",
+        scope="unit", strategy="example-based", tool="pytest, PyYAML",
+    ),
+]
+
 BASE = {"name": "c", "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
         "features": [{"name": "x", "type": "float", "min": 0, "max": 1}]}
 

@@ -6,6 +6,14 @@ import pytest
 from support import write_params
 from modelship.params import ParamsError, load_params
 
+pytestmark = [
+    pytest.mark.requirement("C12.8"),
+    pytest.mark.catalogue(
+        part="Package: params.yaml loader (modelship.params)",
+        scope="unit", strategy="example-based", tool="pytest, PyYAML",
+    ),
+]
+
 
 def test_project_params_are_valid(params):
     assert params["seed"] == 42 and params["model"] == "logistic_regression"

@@ -10,6 +10,14 @@ from sklearn.linear_model import LogisticRegression
 
 from modelship.registry import IntegrityError, Registry, RegistryError
 
+pytestmark = [
+    pytest.mark.requirement("C9.3", "C12.5"),
+    pytest.mark.catalogue(
+        part="Package: model registry (modelship.registry)",
+        scope="unit", strategy="example-based, load", tool="pytest, skops, multiprocessing",
+    ),
+]
+
 
 def tiny_model(seed: int = 0) -> LogisticRegression:
     rng = np.random.default_rng(seed)

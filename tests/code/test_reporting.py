@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 
 from modelship.card import demote_headings, render_card
 from modelship.evaluate import BehaviourResult, GateDecision, calibration_table, classification_metrics
 from modelship.plots import calibration_figure, probability_figure, roc_figure
 from modelship.profiling import profile, read_profile, summary, write_profile
+
+pytestmark = [
+    pytest.mark.requirement("C11.6", "C12.8"),
+    pytest.mark.catalogue(
+        part="Package: reference profile, figures, model card",
+        scope="unit", strategy="example-based", tool="pytest, whylogs, matplotlib",
+    ),
+]
 
 
 def test_reference_profile_round_trips_through_a_file(wdbc, tmp_path):

@@ -11,6 +11,14 @@ from modelship.checks import (DataCheckError, check_class_balance, check_dataset
                               check_similarity, check_split, numeric_summary, similarity_table)
 from modelship.contract import parse_contract
 
+pytestmark = [
+    pytest.mark.requirement("C12.8"),
+    pytest.mark.catalogue(
+        part="Data: each validation rule (modelship.checks)",
+        scope="unit", strategy="example-based", tool="pytest, pandas",
+    ),
+]
+
 
 @pytest.fixture
 def frame(wdbc):

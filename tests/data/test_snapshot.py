@@ -9,6 +9,14 @@ import pytest
 from modelship.checks import check_dataset, check_split
 from modelship.dataset import SnapshotError, load_snapshot, split
 
+pytestmark = [
+    pytest.mark.requirement("C12.5", "C12.8"),
+    pytest.mark.catalogue(
+        part="Data: the versioned snapshot data/raw/wdbc.csv and its manifest",
+        scope="integration", strategy="example-based", tool="pytest, pandas",
+    ),
+]
+
 
 def test_snapshot_matches_its_manifest(repo_root, contract):
     manifest = json.loads((repo_root / "data/raw/wdbc.manifest.json").read_text())

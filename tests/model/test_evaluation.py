@@ -9,6 +9,14 @@ from modelship.evaluate import (BehaviourResult, behaviour_table, calibration_ta
                                 monotonic_direction)
 from modelship.features import target, to_matrix
 
+pytestmark = [
+    pytest.mark.requirement("C12.8", "C13.5"),
+    pytest.mark.catalogue(
+        part="Model: threshold, metrics, behavioural tests, promotion gate",
+        scope="integration", strategy="behavioural, example-based", tool="pytest, scikit-learn",
+    ),
+]
+
 
 @pytest.fixture(scope="module")
 def scored(trained, wdbc_split, contract):

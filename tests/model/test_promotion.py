@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelship.dataset import read_split_part, write_split
 from modelship.evaluate import BehaviourResult, GateDecision, classification_metrics
 from modelship.promotion import record_and_decide
 from modelship.registry import Registry
+
+pytestmark = [
+    pytest.mark.requirement("C12.8", "C13.9"),
+    pytest.mark.catalogue(
+        part="Model: recording an evaluation and acting on the gate",
+        scope="integration", strategy="example-based", tool="pytest, scikit-learn",
+    ),
+]
 
 
 def _registered(tmp_path, contract):

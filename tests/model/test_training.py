@@ -14,6 +14,14 @@ from modelship.registry import Registry
 from modelship.train import (TrainingError, build_estimator, compare_settings, git_commit, read_oof,
                              train_candidate)
 
+pytestmark = [
+    pytest.mark.requirement("C12.8", "C13.5"),
+    pytest.mark.catalogue(
+        part="Model: training from params (modelship.training)",
+        scope="integration", strategy="example-based", tool="pytest, scikit-learn",
+    ),
+]
+
 
 def test_candidate_is_registered_with_full_metadata(trained):
     result, registry = trained

@@ -16,7 +16,14 @@ import pytest
 from modelship.registry import Registry
 from support import ROOT, SYNTHETIC_OVERRIDES, make_synthetic, write_params
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [
+    pytest.mark.notebooks,
+    pytest.mark.requirement("C12.3", "C12.4", "C12.8", "C13.4", "C13.5"),
+    pytest.mark.catalogue(
+        part="Pipeline: notebooks 01_data_checks, 02_train, 03_evaluate",
+        scope="end-to-end", strategy="example-based, inspection", tool="pytest, papermill, nbval",
+    ),
+]
 NOTEBOOKS = ("01_data_checks", "02_train", "03_evaluate")
 KERNEL = "modelship"
 

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from tests.serve.api.inproc_support import problem
+
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3", "C9.5", "C9.9"),
+    pytest.mark.catalogue(
+        part="API in-process: POST /v1/auth/token, /v1/auth/refresh, /v1/auth/revoke and the Bearer check",
+        scope="integration", strategy="example-based",
+        tool="pytest + Starlette TestClient, API app in-process",
+    ),
+]
 
 
 def _basic(user: str, secret: str) -> dict[str, str]:

@@ -11,8 +11,19 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.api.builders import sample_records
 from tests.serve.api.inproc_support import ALLOWED_ORIGIN, GoneModel, SlowModel, problem
+
+pytestmark = [
+    pytest.mark.requirement("C9.3", "C9.6"),
+    pytest.mark.catalogue(
+        part="API in-process: security headers, CORS, body limit, rate and quota, slow or unreachable model",
+        scope="integration", strategy="example-based, attack, fault injection",
+        tool="pytest + Starlette TestClient, API app in-process",
+    ),
+]
 
 SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer",
             "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}

@@ -5,7 +5,18 @@ GET /health/live and /health/ready, GET /openapi.json.
 """
 from __future__ import annotations
 
+import pytest
+
 from tests.serve.api.inproc_support import GoneModel, SlowModel, problem
+
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3", "C9.5", "C9.10"),
+    pytest.mark.catalogue(
+        part="API in-process: GET /v1/model, POST /v1/admin/model, health, GET /openapi.json",
+        scope="integration", strategy="example-based",
+        tool="pytest + Starlette TestClient, API app in-process",
+    ),
+]
 
 
 def test_the_model_card_shows_version_threshold_metrics_and_checksum(api):

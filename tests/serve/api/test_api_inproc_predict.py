@@ -8,9 +8,19 @@ import json
 import sqlite3
 
 import numpy as np
+import pytest
 
 from tests.api.builders import sample_records, training_data
 from tests.serve.api.inproc_support import problem
+
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3", "C9.5"),
+    pytest.mark.catalogue(
+        part="API in-process: POST /v1/predict, GET /v1/predictions/{id}, POST /v1/feedback",
+        scope="integration", strategy="example-based",
+        tool="pytest + Starlette TestClient, API app in-process",
+    ),
+]
 
 
 def test_one_record_is_scored_with_label_probability_threshold_and_version(api):

@@ -10,11 +10,21 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from modelship.registry import Registry
 from serve.model import ModelHolder
 from serve.ratelimit import SharedTokenBuckets, shared_buckets
 from serve.store import new_prediction_ids, prediction_id_age_s
 from tests.serve.api.test_api_inproc_units import ORDER
+
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3"),
+    pytest.mark.catalogue(
+        part="Serve: shared limits, prediction lookup and production pointer across replicas",
+        scope="integration", strategy="example-based, load", tool="pytest, multiprocessing, SQLite",
+    ),
+]
 
 
 def _spend(path: str, name: str, attempts: int, out) -> None:

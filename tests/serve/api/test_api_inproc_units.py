@@ -37,6 +37,14 @@ from tests.serve.api.inproc_support import problem, settings_of
 
 ORDER = [f["name"] for f in yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))["features"]]
 
+pytestmark = [
+    pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
+    pytest.mark.catalogue(
+        part="Serve building blocks: model holder, problems, store, spec, settings, limits, guard",
+        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+    ),
+]
+
 # -- the model holder --------------------------------------------------------------------------
 
 

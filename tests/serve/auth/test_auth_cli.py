@@ -15,7 +15,13 @@ import pytest
 
 from serve.auth.__main__ import main
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: operator CLI (python -m serve.auth)",
+        scope="unit", strategy="example-based", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,13 @@ from argon2 import PasswordHasher
 
 from serve.auth import AuthError, AuthService
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: clients, users and the credential grants",
+        scope="unit", strategy="example-based, attack", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 
 def stored_row(auth: AuthService, client_id: str) -> tuple:

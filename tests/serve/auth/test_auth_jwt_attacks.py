@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from serve.auth import AuthError, AuthService, TokenPair
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: access token verification against RFC 8725 attacks",
+        scope="unit", strategy="attack", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 T0 = 1_800_000_000  # the clock fixture's start
 CHALLENGE = 'Bearer realm="modelship"'

@@ -14,7 +14,13 @@ import pytest
 
 from serve.auth import AuthConfigError, AuthError, AuthService, AuthSettings
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: signing keys, weak-key refusal, rotation by kid",
+        scope="unit", strategy="example-based, fault injection", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 STRONG = "k" + "".join(chr(ord("a") + i % 26) for i in range(47))  # 48 bytes, varied
 

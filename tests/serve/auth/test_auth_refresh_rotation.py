@@ -12,7 +12,13 @@ import pytest
 
 from serve.auth import AuthError, AuthService, TokenPair
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: refresh token rotation, reuse detection, revocation",
+        scope="unit", strategy="example-based, attack, load", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 
 def invalid_grant(call) -> AuthError:

@@ -11,7 +11,13 @@ import pytest
 
 from serve.auth import AuthConfigError, AuthSettings
 
-pytestmark = pytest.mark.requirement("C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: settings and their environment variables",
+        scope="unit", strategy="example-based", tool="pytest",
+    ),
+]
 
 
 def test_defaults_match_the_documented_values(tmp_path: Path) -> None:

@@ -17,7 +17,13 @@ def claims_of(token: str) -> dict:
 def header_of(token: str) -> dict:
     return jwt.get_unverified_header(token)
 
-pytestmark = pytest.mark.requirement("C9.1", "C9.3")
+pytestmark = [
+    pytest.mark.requirement("C9.1", "C9.3"),
+    pytest.mark.catalogue(
+        part="Auth: access tokens, scopes, the Authorization header",
+        scope="unit", strategy="example-based", tool="pytest, PyJWT, argon2, SQLite",
+    ),
+]
 
 
 def test_scopes_are_the_four_documented_ones() -> None:
