@@ -97,22 +97,24 @@ class LimitsSection(Section):
         return rate, rows
 
 
-_AUTH_DEFAULTS = AuthSettings.__dataclass_fields__
+def _auth_default(name: str) -> Any:
+    """The authentication library's own default, so that it is written in one place."""
+    return AuthSettings.__dataclass_fields__[name].default
 
 
 class AuthSection(Section):
     """Token lifetimes and identifiers (docs/auth.qmd); the keys themselves come from the
     environment (MODELSHIP_JWT_KEYS, MODELSHIP_JWT_SECRET) or the key file, never from here."""
 
-    issuer: str = _AUTH_DEFAULTS["issuer"].default
-    audience: str = _AUTH_DEFAULTS["audience"].default
-    realm: str = _AUTH_DEFAULTS["realm"].default
-    access_ttl_s: int = _AUTH_DEFAULTS["access_ttl_s"].default
-    refresh_ttl_s: int = _AUTH_DEFAULTS["refresh_ttl_s"].default
-    leeway_s: int = _AUTH_DEFAULTS["leeway_s"].default
-    argon2_time_cost: int = _AUTH_DEFAULTS["argon2_time_cost"].default
-    argon2_memory_cost: int = _AUTH_DEFAULTS["argon2_memory_cost"].default
-    argon2_parallelism: int = _AUTH_DEFAULTS["argon2_parallelism"].default
+    issuer: str = _auth_default("issuer")
+    audience: str = _auth_default("audience")
+    realm: str = _auth_default("realm")
+    access_ttl_s: int = _auth_default("access_ttl_s")
+    refresh_ttl_s: int = _auth_default("refresh_ttl_s")
+    leeway_s: int = _auth_default("leeway_s")
+    argon2_time_cost: int = _auth_default("argon2_time_cost")
+    argon2_memory_cost: int = _auth_default("argon2_memory_cost")
+    argon2_parallelism: int = _auth_default("argon2_parallelism")
 
 
 class PathsSection(Section):
