@@ -3,7 +3,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from .contract import Contract
 from .evaluate import BehaviourResult, GateDecision
+
+_NO_DECISION_NOTE = "It supports, and does not replace, the judgement of a qualified professional."
+
+
+def _who_decides(decision_note: str | None) -> str:
+    return decision_note or _NO_DECISION_NOTE
+
+
+def purpose(contract: Contract) -> str:
+    """What the model is for and who decides, in the contract's own terms (for the reports)."""
+    pos, neg = contract.target.positive, contract.target.negative
+    return (f"**{contract.title or contract.name}**: the model estimates the probability that a case is "
+            f"**{pos}** rather than {neg}. {_who_decides(contract.decision_note)} A missed {pos} case is "
+            f"taken to cost far more than a false alarm, so **recall on {pos}** at the chosen threshold "
+            "is the headline metric.")
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
@@ -24,8 +40,7 @@ def render_card(metadata: dict[str, Any], metrics: dict[str, Any], behaviour: li
     params = metadata["params"]
     libs = ", ".join(f"{k} {v}" for k, v in sorted(metadata["libraries"].items()))
     behaviour_rows = "\n".join(_behaviour_row(r) for r in behaviour)
-    who_decides = contract.get("decision_note") or \
-        "It supports, and does not replace, the judgement of a qualified professional."
+    who_decides = _who_decides(contract.get("decision_note"))
     decision_lines = "\n".join(f"- {r}" for r in decision.reasons)
     return f"""# Model card: {contract.get('title') or contract['name']} — {metadata['version']}
 

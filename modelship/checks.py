@@ -97,6 +97,11 @@ def _file_line(row: Any) -> Any:
     return row + _HEADER_LINES + 1 if isinstance(row, int) else "?"
 
 
+def row_at_line(file_line: int) -> int:
+    """The 0-based data row that a 1-based file line holds (no quoted line breaks)."""
+    return file_line - _HEADER_LINES - 1
+
+
 # -- rules on one frame ------------------------------------------------------
 
 def check_schema(frame: pd.DataFrame, contract: Contract) -> list[Finding]:
@@ -149,10 +154,11 @@ def check_missing(frame: pd.DataFrame, contract: Contract, max_fraction: float =
             continue
         if not feat.missing_allowed:  # training could only fail on it, or impute it silently
             where = contract.source_path or "the contract"
+            fill = "median" if feat.is_numeric else "most_frequent"
             findings.append(Finding("missing_values", feat.name,
                                     f"{len(nulls)} missing value(s) in {data_rows(nulls)}, and the contract "
                                     f"does not allow this feature to be missing: fix these rows, or set "
-                                    f"`missing: {{allowed: true, impute: median}}` on {feat.name} in {where}",
+                                    f"`missing: {{allowed: true, impute: {fill}}}` on {feat.name} in {where}",
                                     tuple(nulls)))
         elif len(nulls) / max(len(frame), 1) > max_fraction:
             findings.append(Finding("missing_values", feat.name,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .checks import data_rows
+from .checks import data_rows, row_at_line
 from .contract import Contract
 from .registry import sha256_file
 
@@ -65,7 +65,15 @@ def _check_layout(snapshot: Path) -> None:
     """Refuse, naming the file and the fix, what pandas would either crash on or misread."""
     if snapshot.stat().st_size == 0:
         raise SnapshotError(f"snapshot {snapshot} is empty (0 bytes): restore it from git or re-export it")
-    with snapshot.open(newline="", encoding="utf-8") as fh:
+    try:
+        _check_fields(snapshot)
+    except UnicodeDecodeError as exc:
+        raise SnapshotError(f"snapshot {snapshot} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                            "export it again as UTF-8") from None
+
+
+def _check_fields(snapshot: Path) -> None:
+    with snapshot.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
         if len(header) == 1:
@@ -76,7 +84,8 @@ def _check_layout(snapshot: Path) -> None:
                                         "and '.' as the decimal mark")
         ragged = [(reader.line_num, len(fields)) for fields in reader if fields and len(fields) != len(header)]
     if ragged:
-        shown = "; ".join(f"{data_rows([line - 2])} has {n} fields" for line, n in ragged[:_MAX_RAGGED_SHOWN])
+        shown = "; ".join(f"{data_rows([row_at_line(line)])} has {n} fields"
+                          for line, n in ragged[:_MAX_RAGGED_SHOWN])
         more = f" and {len(ragged) - _MAX_RAGGED_SHOWN} more rows" if len(ragged) > _MAX_RAGGED_SHOWN else ""
         raise SnapshotError(f"snapshot {snapshot}: the header has {len(header)} fields but {shown}{more}; "
                             "a field holds an unquoted comma or a value is missing its separator: fix "

@@ -117,7 +117,7 @@ def invariance_to_noise(model: Any, X: np.ndarray, contract: Contract, threshold
             continue
         col, seen = _observed(X, j)
         spread = _spread(col, seen)
-        jitter = rng.normal(0.0, 1.0, len(col)) * spread * noise_scale
+        jitter = rng.normal(0.0, spread * noise_scale, len(col))  # drawn even when unused: same stream
         if spread == 0.0:
             skipped.append(feat.name)
             continue

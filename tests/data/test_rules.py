@@ -66,6 +66,13 @@ def test_missing_value_in_a_feature_the_contract_does_not_allow_fails_whatever_t
     assert "`missing: {allowed: true, impute: median}` on worst_area" in finding.message
 
 
+def test_a_missing_category_is_pointed_at_the_imputation_a_category_can_take():
+    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+                               "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}]})
+    frame = pd.DataFrame({"site": pd.array(["n", None], dtype="string"), "y": ["a", "b"]})
+    assert "`missing: {allowed: true, impute: most_frequent}` on site" in check_missing(frame, contract)[0].message
+
+
 def test_missing_values_within_allowed_share_pass_where_the_contract_allows_them(frame, contract):
     frame.loc[3, "worst_area"] = np.nan
     assert check_missing(frame, allowing_missing(contract, "worst_area"), 0.01) == []

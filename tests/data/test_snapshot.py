@@ -64,6 +64,13 @@ def test_an_unreadable_snapshot_is_refused_naming_the_file_and_the_fix(tmp_path,
     assert str(path) in str(err.value)
 
 
+def test_a_snapshot_that_is_not_utf8_is_refused(tmp_path, contract):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("site,diagnosis\nZürich,benign\n".encode("latin-1"))
+    with pytest.raises(SnapshotError, match="is not UTF-8 text.*export it again as UTF-8"):
+        load_snapshot(path, None, contract)
+
+
 def test_a_ragged_row_is_refused_with_its_data_row_and_file_line(tmp_path, repo_root, contract):
     lines = (repo_root / "data/raw/wdbc.csv").read_text().splitlines()
     lines[13] += ",1.0"  # file line 14 = data row 12

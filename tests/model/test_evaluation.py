@@ -11,7 +11,7 @@ from modelship.card import render_card
 from modelship.contract import parse_contract
 from modelship.features import target, to_matrix
 from modelship.train import build_estimator
-from support import SYNTHETIC_CONTRACT
+from support import BREAST_CANCER_WORDS, SYNTHETIC_CONTRACT
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +182,6 @@ def test_gate_refuses_a_behaviour_test_that_could_not_measure(params):
 
 
 # -- the model card speaks of the contract it was trained on --------------------------------
-
-BREAST_CANCER_WORDS = ("569", "malignant", "benign", "pathologist", "breast", "cancer", "nuclei", "tumour")
-
 
 def _card_for(contract_doc, behaviour, params):
     contract = parse_contract(contract_doc)
