@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from serve.auth.settings import AuthSettings
+
+if TYPE_CHECKING:
+    from modelship.params import Params
 
 # Where relative paths are resolved: the launcher exports the project root, so replicas
 # (whose working directory is Ray's choice) find the same files.
@@ -126,18 +129,18 @@ class PathsSection(Section):
     data_dir: str = "var/serve"
 
     @cached_property
-    def _pipeline(self) -> dict[str, Any]:
+    def _pipeline(self) -> Params:
         from modelship.params import load_params
 
-        return dict(load_params(resolve(self.params)))
+        return load_params(resolve(self.params))
 
     @property
     def registry(self) -> Path:
-        return resolve(self._pipeline["registry"])
+        return resolve(self._pipeline.registry)
 
     @property
     def contract(self) -> Path:
-        return resolve(self._pipeline["contract"])
+        return resolve(self._pipeline.contract)
 
     @property
     def state(self) -> Path:
