@@ -98,12 +98,17 @@ def cross_validate(estimator: ClassifierMixin, X: np.ndarray, y: np.ndarray, fol
 
 
 def git_commit() -> str:
-    """The commit the code was run from, with '-dirty' when the tree has changes."""
+    """The commit of this package's code, with '-dirty' when the tree has changes.
+
+    Asked in the package's folder, not the working directory: a notebook run from another
+    folder (nbval runs them where they were written) must record the same code version.
+    """
+    here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
+                             check=True, timeout=10, cwd=here).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, check=True, timeout=10, cwd=here).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")

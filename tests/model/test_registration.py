@@ -49,3 +49,11 @@ def test_the_fingerprint_covers_code_libraries_and_predictions():
     assert fingerprint({**meta, "libraries": {"numpy": "2"}}, oof, fitted) != base
     assert fingerprint(meta, oof + 1e-12, fitted) != base  # e.g. an uncommitted change in the code
     assert fingerprint(meta, oof, fitted[::-1]) != base
+
+
+def test_the_code_version_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    from modelship.train import git_commit
+
+    here = git_commit()
+    monkeypatch.chdir(tmp_path)  # not a git repository: nbval runs the notebooks from such a folder
+    assert git_commit() == here != "unknown"
