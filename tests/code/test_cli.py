@@ -1,4 +1,4 @@
-"""The registry command line and the Makefile targets over it: clear messages and exit codes. (C12.8, C13.9)"""
+"""The registry command line: clear messages and exit codes. (C12.8, C13.9)"""
 from __future__ import annotations
 
 import subprocess
