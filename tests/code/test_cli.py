@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from modelship.cli import main
 from modelship.registry import Registry
+from support import ROOT
 
 
 @pytest.fixture
@@ -164,13 +165,11 @@ def test_param_prints_one_value_of_the_params_file(tmp_path, capsys):
     assert "has no parameter 'report_dir'" in capsys.readouterr().err
 
 
-def test_a_params_file_that_is_not_yaml_is_an_error_without_traceback(tmp_path):
+def test_a_params_file_that_is_not_yaml_is_an_error_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: [1, 2\n")
-    proc = subprocess.run([sys.executable, "-m", "modelship", "--params", str(bad), "models"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert f"error: params file {bad} is not valid YAML" in proc.stderr and "Traceback" not in proc.stderr
+    assert main(["--params", str(bad), "models"]) == 1
+    assert f"error: params file {bad} is not valid YAML" in capsys.readouterr().err
 
 
 def test_listing_models_does_not_import_skops(registry):
@@ -194,19 +193,18 @@ def tiny_notebook(path, *cells):
     return path
 
 
-def test_a_failing_notebook_ends_with_its_finding_alone_and_exits_1(tmp_path):
+def test_a_failing_notebook_ends_with_its_finding_alone_and_exits_1(tmp_path, capsys):
     from support import write_params
 
     params = write_params(tmp_path / "p.yaml", reports_dir=str(tmp_path / "reports"))
     notebook = tiny_notebook(tmp_path / "steps.ipynb", "for i in range(80): print('noise', i)",
                              "raise ValueError('ranges [mean_radius]: rows 42')")
-    proc = subprocess.run([sys.executable, "-m", "modelship", "--params", str(params), "run-notebook",
-                           str(notebook)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1
-    last = proc.stderr.rstrip().splitlines()  # In [4]: papermill adds a cell for the injected params
+    assert main(["--params", str(params), "run-notebook", str(notebook)]) == 1
+    err = capsys.readouterr().err
+    last = err.rstrip().splitlines()  # In [4]: papermill adds a cell for the injected params
     assert last[-1] == "ValueError: ranges [mean_radius]: rows 42"
     assert last[-2] == f"{notebook} failed at cell In [4] (executed copy: {tmp_path / 'reports' / 'steps.ipynb'})"
-    assert "Executing" in proc.stderr  # papermill's progress is still shown
+    assert "Executing" in err  # papermill's progress is still shown
     assert (tmp_path / "reports" / "steps.ipynb").exists()
 
 
@@ -236,3 +234,17 @@ def test_latest_says_whether_the_last_training_run_registered_anything(tmp_path,
     reg.register_candidate(model, {"fingerprint": "f1"})
     assert run(reg, "latest") == 0
     assert "the last training run was identical to it" in capsys.readouterr().out
+
+
+def test_run_notebook_names_a_missing_kernel_and_the_remedy(tmp_path, capsys):
+    notebook = tiny_notebook(tmp_path / "ok.ipynb", "print(1)")
+    assert main(["run-notebook", str(notebook), "--params", str(ROOT / "params.yaml"), "--kernel", "no-such-kernel",
+                 "--output", str(tmp_path / "o.ipynb")]) == 1
+    assert "no Jupyter kernel named 'no-such-kernel': run `make setup`" in capsys.readouterr().err
+
+
+def test_run_notebook_refuses_a_file_that_is_not_a_notebook(tmp_path, capsys):
+    (tmp_path / "notes.ipynb").write_text("not json")
+    assert main(["run-notebook", str(tmp_path / "notes.ipynb"), "--params", str(ROOT / "params.yaml"),
+                 "--output", str(tmp_path / "o.ipynb")]) == 1
+    assert "cannot be run as a notebook" in capsys.readouterr().err
