@@ -17,6 +17,8 @@ pytestmark = pytest.mark.requirement("C13.3", "C13.9")
 
 def make(*args, env=None):
     """The real make on the real Makefile; `-o setup` because the test's own venv is the one set up."""
+    # under `make test`, the outer make's flags (-n, -j's jobserver) must not reach this one
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     return subprocess.run(["make", "--no-print-directory", "-o", "setup", f"PY={sys.executable}", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
