@@ -1,6 +1,8 @@
 """Building, cross-validating, fitting and registering a candidate model."""
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import subprocess
 import tempfile
@@ -122,12 +124,17 @@ def cross_validate(estimator: ClassifierMixin, X: np.ndarray, y: np.ndarray, fol
 
 
 def git_commit() -> str:
-    """The commit the code was run from, with '-dirty' when the tree has changes."""
+    """The commit of this package's code, with '-dirty' when the tree has changes.
+
+    Asked in the package's folder, not the working directory: a notebook run from another
+    folder (nbval runs them where they were written) must record the same code version.
+    """
+    here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
+                             check=True, timeout=10, cwd=here).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, check=True, timeout=10, cwd=here).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
@@ -147,12 +154,36 @@ class TrainResult:
     model: ClassifierMixin
     cv: CVResult
     metadata: dict[str, Any]
+    reused: bool = False  # an identical candidate was already registered as `version`
+
+
+def _array_sha256(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
+
+
+def fingerprint(metadata: dict[str, Any], oof_proba: np.ndarray, fitted_proba: np.ndarray) -> str:
+    """What makes two training runs the same candidate.
+
+    The model file cannot serve: skops writes zip timestamps and object addresses into it,
+    so its sha256 changes on every run. This digest covers the inputs (data, contract,
+    training params), the code (git commit and library versions) and the outputs (out-of-fold
+    probabilities and the final model's probabilities on the training rows), so an
+    uncommitted code change that alters the model still changes it.
+    """
+    parts = {key: metadata[key] for key in ("data_sha256", "contract", "params", "libraries", "git_commit")}
+    parts["oof_proba"] = _array_sha256(oof_proba)
+    parts["fitted_proba"] = _array_sha256(fitted_proba)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def train_candidate(train: pd.DataFrame, contract: Contract, params: Params, registry: Registry,
                     data_sha256: str, extra_files: dict[str, Path] | None = None,
                     progress: bool = True) -> TrainResult:
-    """Cross-validate, fit on the whole training split, and register the result as a candidate."""
+    """Cross-validate, fit on the whole training split, and register the result as a candidate.
+
+    A run identical to a registered version (see `fingerprint`) registers nothing: the result
+    names that version, with reused=True. progress also says so on the terminal.
+    """
     require_planned_missing(train, contract)
     X, y = to_matrix(train, contract), target(train, contract)
     estimator = build_estimator(contract, params)
@@ -172,12 +203,16 @@ def train_candidate(train: pd.DataFrame, contract: Contract, params: Params, reg
         "libraries": library_versions(),
         "git_commit": git_commit(),
     }
+    metadata["fingerprint"] = fingerprint(metadata, cv.oof_proba, model.predict_proba(X)[:, 1])
     with tempfile.TemporaryDirectory() as tmp:
         oof_path = Path(tmp) / OOF_FILE
         pd.DataFrame({"row": train.index, "y": y, "oof_proba": cv.oof_proba}).to_csv(oof_path, index=False)
         files = {OOF_FILE: oof_path, **(extra_files or {})}
-        version = registry.register(model, metadata, extra_files=files)
-    return TrainResult(version=version, model=model, cv=cv, metadata=registry.metadata(version))
+        version, reused = registry.register_candidate(model, metadata, extra_files=files)
+    if reused and progress:
+        print(f"identical to registered {version} (same data, params, code and predictions): "
+              "nothing new registered")
+    return TrainResult(version=version, model=model, cv=cv, metadata=registry.metadata(version), reused=reused)
 
 
 def read_oof(registry: Registry, version: str) -> pd.DataFrame:
