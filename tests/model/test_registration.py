@@ -16,7 +16,7 @@ pytestmark = [
 
 @pytest.fixture
 def small(params):
-    return {**params, "cv_folds": 3}
+    return params.replace(cv_folds=3)
 
 
 def test_a_rerun_on_the_same_data_and_params_names_the_registered_version(tmp_path, wdbc_split, contract, small,
@@ -36,7 +36,7 @@ def test_a_rerun_on_the_same_data_and_params_names_the_registered_version(tmp_pa
 def test_other_params_or_other_data_register_a_new_version(tmp_path, wdbc_split, contract, small):
     registry = Registry(tmp_path / "r")
     train_candidate(wdbc_split.train, contract, small, registry, "a" * 64, progress=False)
-    other_c = train_candidate(wdbc_split.train, contract, {**small, "regularization_C": 3.0}, registry, "a" * 64,
+    other_c = train_candidate(wdbc_split.train, contract, small.replace(regularization_C=3.0), registry, "a" * 64,
                               progress=False)
     other_data = train_candidate(wdbc_split.train, contract, small, registry, "b" * 64, progress=False)
     assert [other_c.reused, other_data.reused] == [False, False]
