@@ -50,6 +50,7 @@ import os
 from http import HTTPStatus
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from serve.guard import NO_STORE, SECURITY_HEADERS, _problem
@@ -190,7 +191,10 @@ class ClosedDoor:
 
 def harden(server: Any) -> None:
     """The uvicorn settings every server of the service gets; before the server first runs."""
-    config = server.config
+    harden_config(server.config)
+
+
+def harden_config(config: Any) -> None:
     config.server_header = False
     config.http = HeadDeadlineProtocol
     trusted = trusted_proxies()
@@ -250,10 +254,24 @@ def proxy_middlewares() -> list[Any]:
 
     if not _in_proxy_actor():
         return []
-    from ray.serve._private import proxy
+    from ray.serve._private import http_util
 
-    if not hasattr(proxy.start_asgi_http_server, MARK):
-        proxy.start_asgi_http_server = _wrap_http_start(proxy.start_asgi_http_server, None, EdgeHeaders)
-    if os.environ.get(PROXY_ROLE_ENV) == "closed":
-        return [Middleware(ClosedDoor)]
-    return []
+    # The proxy actor's class reaches Ray by value (it is decorated with @ray.remote), so its
+    # code holds its own reference to start_asgi_http_server; what that function looks up at
+    # call time is http_util's `uvicorn`, which builds the Config.
+    if not hasattr(http_util.uvicorn, MARK):
+        http_util.uvicorn = HardenedUvicorn
+    return [Middleware(ClosedDoor if os.environ.get(PROXY_ROLE_ENV) == "closed" else EdgeHeaders)]
+
+
+class HardenedUvicorn:
+    """uvicorn, as http_util uses it, with every Config it builds hardened."""
+
+    modelship_hardened = True
+    Server = uvicorn.Server
+
+    @staticmethod
+    def Config(*args: Any, **kwargs: Any) -> uvicorn.Config:  # noqa: N802 - uvicorn's name
+        config = uvicorn.Config(*args, **kwargs)
+        harden_config(config)
+        return config

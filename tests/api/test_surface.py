@@ -251,3 +251,35 @@ def test_without_a_configured_host_the_grpc_bind_is_left_to_ray(monkeypatch):
 
 def test_the_proxy_callback_adds_nothing_outside_serves_proxy_actor():
     assert shared_port.proxy_middlewares() == []  # e.g. where a replica starts its server
+
+
+@pytest.mark.parametrize("role", ["closed", "serve"])
+def test_in_serves_proxy_actor_the_callback_hardens_the_server_ray_builds(monkeypatch, role):
+    """Ray's own http_util.start_asgi_http_server, as the proxy actor calls it after the callback."""
+    from ray.serve._private import http_util
+    from ray.serve.config import HTTPOptions
+
+    monkeypatch.setattr(shared_port, "_in_proxy_actor", lambda: True)  # what Ray's runtime context says there
+    monkeypatch.setattr(http_util, "uvicorn", http_util.uvicorn)  # undone after
+    monkeypatch.setenv(shared_port.PROXY_ROLE_ENV, role)
+    middlewares = shared_port.proxy_middlewares()
+    options = HTTPOptions(host="127.0.0.1", port=free_port())
+    object.__setattr__(options, "middlewares", middlewares)  # as configure_http_middlewares leaves them
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task, server = await http_util.start_asgi_http_server(echo, options, event_loop=loop)
+        while not server.started:
+            await asyncio.sleep(0.02)
+        r = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{options.port}/-/routes",
+                                    headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        server.should_exit = True
+        await task
+        return r
+
+    r = asyncio.run(main())
+    assert "server" not in r.headers and SECURITY <= set(r.headers)
+    if role == "closed":
+        assert r.status_code == 404 and r.json()["type"].endswith("/not-found")
+    else:  # Serve's own proxy: it forwards (here, to echo), without believing the forwarded scheme
+        assert r.status_code == 200 and r.json()["scheme"] == "http"
