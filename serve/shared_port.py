@@ -36,9 +36,12 @@ What each replica's direct-ingress HTTP server gets (docs/security.qmd lists wha
   127.0.0.1. On a multi-node cluster leave it unset (other nodes call it) and keep Ray's token
   auth on; docs/security.qmd says so.
 
-Serve's proxy, when the launcher has moved it aside (direct ingress: the replicas serve the
-service port), answers every request with a 404 problem, carrying the security headers, without
-reading the body or forwarding anything (`ClosedDoor`): nothing needs it for HTTP.
+Serve's proxy gets the same server settings (banner, head deadline, 400, forwarded headers)
+and, when the launcher has moved it aside (direct ingress: the replicas serve the service
+port), answers every request with a 404 problem carrying the security headers, without reading
+the body or forwarding anything (`ClosedDoor`): nothing needs its HTTP then. Otherwise
+(`--no-throughput-optimized`, the proxy is the service) its own answers get the security
+headers (`EdgeHeaders`).
 
 Pinned to Ray 2.60.0 and uvicorn 0.54: the in-process tests run Ray's own server function with
 these changes, and the live suite checks the running service's sockets and answers.
@@ -259,15 +262,13 @@ def proxy_middlewares() -> list[Any]:
     # The proxy actor's class reaches Ray by value (it is decorated with @ray.remote), so its
     # code holds its own reference to start_asgi_http_server; what that function looks up at
     # call time is http_util's `uvicorn`, which builds the Config.
-    if not hasattr(http_util.uvicorn, MARK):
-        http_util.uvicorn = HardenedUvicorn
+    http_util.uvicorn = HardenedUvicorn
     return [Middleware(ClosedDoor if os.environ.get(PROXY_ROLE_ENV) == "closed" else EdgeHeaders)]
 
 
 class HardenedUvicorn:
     """uvicorn, as http_util uses it, with every Config it builds hardened."""
 
-    modelship_hardened = True
     Server = uvicorn.Server
 
     @staticmethod
