@@ -283,3 +283,24 @@ def test_in_serves_proxy_actor_the_callback_hardens_the_server_ray_builds(monkey
         assert r.status_code == 404 and r.json()["type"].endswith("/not-found")
     else:  # Serve's own proxy: it forwards (here, to echo), without believing the forwarded scheme
         assert r.status_code == 200 and r.json()["scheme"] == "http"
+
+
+@pytest.mark.parametrize("throughput_optimized, role", [(True, "closed"), (False, "serve")])
+def test_the_launcher_closes_serves_proxy_only_when_the_replicas_serve_the_port(tmp_path, monkeypatch,
+                                                                                 throughput_optimized, role):
+    import os
+
+    from serve.launcher import prepare_environment
+
+    for name in ("RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    saved = dict(os.environ)
+    try:
+        env = prepare_environment(tmp_path, tmp_path / "ray", throughput_optimized=throughput_optimized,
+                                  service_port=18123)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert env[shared_port.PROXY_ROLE_ENV] == role
+    assert env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] == shared_port.PROXY_CALLBACK
+    assert env[shared_port.GRPC_HOST_ENV] == "127.0.0.1"
