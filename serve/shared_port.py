@@ -21,8 +21,9 @@ What each replica's direct-ingress HTTP server gets (docs/security.qmd lists wha
   wrapper has returned, so editing it here takes effect.
 - A deadline on the request head: uvicorn times out idle keep-alive connections
   (`keep_alive_timeout_s`) but not a client that trickles a request line or headers. The same
-  limit applies to the head (`HeadDeadlineProtocol`); a head larger than MAX_HEAD_BYTES is
-  refused too.
+  limit applies to the head (`HeadDeadlineProtocol`), counted from the connection or from the
+  request's first byte: 408 then, or a plain close if nothing was sent; a head larger than
+  MAX_HEAD_BYTES is refused too (431).
 - uvicorn's own 400 for a request it cannot parse, and the 408 and 431 above, are problem+json
   with the security headers, like every answer of the API.
 - Forwarded headers are trusted only from the proxies in MODELSHIP_FORWARDED_ALLOW_IPS (none by
@@ -99,9 +100,10 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self.head_deadline: asyncio.TimerHandle | None = None
         self.head_bytes = 0
         self.awaiting_head = False
+        self.head_begun = False  # a byte of this request has arrived
 
-    def _arm(self) -> None:
-        self.awaiting_head, self.head_bytes = True, 0
+    def _arm(self, begun: bool) -> None:
+        self.awaiting_head, self.head_bytes, self.head_begun = True, 0, begun
         if self.head_deadline is None:
             self.head_deadline = self.loop.call_later(self.timeout_keep_alive, self._head_timed_out)
 
@@ -113,13 +115,17 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self.head_deadline = None
-        if self.awaiting_head and not self.transport.is_closing():
-            _raw_problem(self, 408, "request-timeout",
-                         f"the request line and headers did not arrive within {self.timeout_keep_alive:g} s")
+        if not self.awaiting_head or self.transport.is_closing():
+            return
+        if not self.head_begun:  # nothing was asked: close as uvicorn closes an idle connection
+            self.transport.close()
+            return
+        _raw_problem(self, 408, "request-timeout",
+                     f"the request line and headers did not arrive within {self.timeout_keep_alive:g} s")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()  # a connection that never sends a full head is closed too
+        self._arm(begun=False)  # a connection that never sends a full head is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -134,7 +140,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._arm(begun=True)
 
     def on_url(self, url: bytes) -> None:
         self.head_bytes += len(url)

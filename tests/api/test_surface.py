@@ -146,7 +146,7 @@ def test_headers_trickled_byte_by_byte_do_not_keep_a_connection_open(monkeypatch
 def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(monkeypatch):
     with replica_server(monkeypatch, keep_alive_s=1) as port, socket.create_connection(("127.0.0.1", port)) as s:
         raw, waited = read_all(s, 6)
-    assert head_and_body(raw)[0] == 408 and waited < 4
+    assert raw == b"" and 0.8 < waited < 4  # closed without an answer to a request never made
 
 
 def test_a_complete_request_is_still_answered_and_kept_alive(monkeypatch):
