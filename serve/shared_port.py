@@ -133,7 +133,13 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.awaiting_head and self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+        if not self.awaiting_head or not self.head_begun:
+            return
+        # The head is still incomplete, so this read was head (but for the tail of a pipelined
+        # body before it). Counted here, not in the parser's callbacks: httptools hands over a
+        # header only once its value is complete, so one endless header would never be counted.
+        self.head_bytes += len(data)
+        if self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self._disarm()
             _raw_problem(self, 431, "request-header-fields-too-large",
                          f"the request line and headers exceed {MAX_HEAD_BYTES} bytes")
@@ -141,14 +147,6 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm(begun=True)
-
-    def on_url(self, url: bytes) -> None:
-        self.head_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.head_bytes += len(name) + len(value)
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._disarm()

@@ -170,6 +170,19 @@ def test_a_request_head_over_the_cap_is_refused_with_431(monkeypatch):
     assert status == 431 and SECURITY <= set(headers)
 
 
+def test_one_endless_header_value_is_refused_with_431_too(monkeypatch):
+    with replica_server(monkeypatch) as port, socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ")
+        try:
+            for _ in range(shared_port.MAX_HEAD_BYTES // 4096 + 10):
+                s.sendall(b"a" * 4096)
+                time.sleep(0.001)  # separate reads, as a client trickling it would cause
+        except OSError:
+            pass
+        status, headers, _ = head_and_body(read_all(s, 10)[0])
+    assert status == 431 and SECURITY <= set(headers)
+
+
 def test_forwarded_headers_from_an_untrusted_peer_change_neither_scheme_nor_client(monkeypatch):
     spoof = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
     with replica_server(monkeypatch) as port:
