@@ -69,11 +69,23 @@ def test_every_listening_socket_is_documented_and_none_but_the_documented_leave_
     assert exposed == [], f"non-loopback listeners not documented as required: {exposed}"
 
 
+def listening_of(pid: int) -> list:
+    return [c.laddr for c in psutil.Process(pid).net_connections("inet") if c.status == psutil.CONN_LISTEN]
+
+
 def test_the_replicas_inter_deployment_grpc_server_is_on_loopback(served):
-    # Ray 2.60 binds it to [::]:0; the replica listens on the service port, Ray's core worker
-    # port and this one: all three on loopback (serve/shared_port.py).
-    for pid in served.replica_pids("Ingress"):
-        listening = [c.laddr for c in psutil.Process(pid).net_connections("inet") if c.status == psutil.CONN_LISTEN]
+    # Ray 2.60 binds it to [::]:0; a started replica listens on the service port, Ray's core
+    # worker port and this one: all three on loopback (serve/shared_port.py). The service is
+    # ready once one replica answers; the other may still be loading its model.
+    port, deadline = port_of(served), time.monotonic() + 120
+    while True:
+        replicas = {pid: listening_of(pid) for pid in served.replica_pids("Ingress")}
+        started = {pid: ls for pid, ls in replicas.items() if any(a.port == port for a in ls)}
+        if replicas and len(started) == len(replicas) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert started and len(started) == len(replicas), replicas
+    for listening in started.values():
         assert len(listening) >= 3 and all(is_loopback(a.ip) for a in listening), listening
 
 
