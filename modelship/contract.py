@@ -204,7 +204,7 @@ def parse_contract(doc: dict, source_path: Path | None = None) -> Contract:
     positive = str(_require(t, "positive", "target"))
     if positive not in classes:
         raise ContractError(f"target: positive class {positive!r} is not one of {list(classes)}")
-    target = Target(name=str(_require(t, "name", "target")), classes=classes,  # type: ignore[arg-type]
+    target = Target(name=str(_require(t, "name", "target")), classes=(classes[0], classes[1]),
                     positive=positive, description=str(t.get("description", "")))
     raw_features = _require(doc, "features", "contract")
     if not raw_features:

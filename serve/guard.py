@@ -21,7 +21,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 # Tokens, predictions and model data must not sit in shared or browser caches.
-_NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
+NO_STORE_HEADERS = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 CORS_METHODS = b"GET, POST"
 CORS_HEADERS = b"authorization, content-type"
 
@@ -47,7 +47,7 @@ class Guard:
         allowed_origin = origin if origin is not None and origin in self.origins else None
         extra = list(SECURITY_HEADERS)
         if path.startswith("/v1/"):
-            extra += _NO_STORE
+            extra += NO_STORE_HEADERS
         if allowed_origin is not None:
             extra += [(b"access-control-allow-origin", allowed_origin), (b"vary", b"Origin")]
 

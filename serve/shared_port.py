@@ -57,7 +57,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from serve.guard import NO_STORE, SECURITY_HEADERS, _problem
+from serve.guard import NO_STORE_HEADERS, SECURITY_HEADERS, _problem
 
 ENV = "MODELSHIP_SHARED_PORT"
 GRPC_HOST_ENV = "MODELSHIP_INTERNAL_GRPC_HOST"
@@ -84,7 +84,7 @@ def _raw_problem(protocol: HttpToolsProtocol, status: int, kind: str, detail: st
     """Answer from the protocol itself (no ASGI cycle exists yet) and close the connection."""
     headers, body = _problem(status, kind, HTTPStatus(status).phrase, detail, "")
     lines = [STATUS_LINE[status]]
-    for name, value in [*protocol.server_state.default_headers, *headers, *SECURITY_HEADERS, NO_STORE,
+    for name, value in [*protocol.server_state.default_headers, *headers, *SECURITY_HEADERS, *NO_STORE_HEADERS,
                         (b"connection", b"close")]:
         lines += [name, b": ", value, b"\r\n"]
     protocol.transport.write(b"".join([*lines, b"\r\n", body]))
@@ -192,7 +192,7 @@ class ClosedDoor:
                                  "this port is internal to Ray Serve; the API is served on the service port",
                                  scope.get("path", ""))
         await send({"type": "http.response.start", "status": 404,
-                    "headers": [*headers, *SECURITY_HEADERS, NO_STORE, (b"connection", b"close")]})
+                    "headers": [*headers, *SECURITY_HEADERS, *NO_STORE_HEADERS, (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -266,7 +266,7 @@ def proxy_middlewares() -> list[Any]:
     # The proxy actor's class reaches Ray by value (it is decorated with @ray.remote), so its
     # code holds its own reference to start_asgi_http_server; what that function looks up at
     # call time is http_util's `uvicorn`, which builds the Config.
-    http_util.uvicorn = HardenedUvicorn
+    http_util.uvicorn = HardenedUvicorn  # type: ignore[assignment]  # stands in for the module: its Config
     return [Middleware(ClosedDoor if os.environ.get(PROXY_ROLE_ENV) == "closed" else EdgeHeaders)]
 
 
