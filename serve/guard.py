@@ -1,4 +1,5 @@
-"""ASGI middleware in front of every route: body size limit, security headers, CORS allowlist.
+"""ASGI middleware in front of every route: body size limit, identity coding only, security
+headers, CORS allowlist.
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a copy per
 request on the hot path.
@@ -62,6 +63,10 @@ class Guard:
             await self._preflight(scope, send_with_headers, allowed_origin is not None)
             return
 
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if coding not in (b"", b"identity"):
+            await self._unsupported_coding(path, send_with_headers)
+            return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await self._too_large(path, send_with_headers)
@@ -102,6 +107,14 @@ class Guard:
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _unsupported_coding(self, path: str, send: Any) -> None:
+        # A compressed body would be decoded past the size limit (a zip bomb) or read as garbage.
+        headers, body = _problem(415, "unsupported-media-type", "Unsupported Media Type",
+                                 "the API takes uncompressed bodies only: send it without Content-Encoding",
+                                 path)
+        await send({"type": "http.response.start", "status": 415, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _preflight(self, scope: Scope, send: Any, allowed: bool) -> None:
         if not allowed:
             headers, body = _problem(403, "cors-origin-refused", "Forbidden",
@@ -115,3 +128,4 @@ class Guard:
             (b"access-control-allow-headers", CORS_HEADERS),
             (b"access-control-max-age", b"600")]})
         await send({"type": "http.response.body", "body": b""})
+
