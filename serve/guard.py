@@ -1,11 +1,12 @@
 """ASGI middleware in front of every route: body size limit, identity coding only, security
-headers, CORS allowlist.
+headers, CORS allowlist; and the filter of client request ids (RequestIdFilter).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a copy per
 request on the hot path.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from serve.auth import NO_STORE
@@ -129,3 +130,31 @@ class Guard:
             (b"access-control-max-age", b"600")]})
         await send({"type": "http.response.body", "body": b""})
 
+
+# What a request id may be: short, and nothing a log viewer or a page could take for markup.
+SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID = b"x-request-id"
+
+
+def safe_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers without a client's X-Request-ID that is not a short token of safe characters."""
+    return [(k, v) for k, v in headers if k.lower() != REQUEST_ID or SAFE_REQUEST_ID.fullmatch(v)]
+
+
+class RequestIdFilter:
+    """Drops an unsafe X-Request-ID before the server that echoes it sees it.
+
+    Ray Serve's RequestIdMiddleware, outside the app, echoes the client's id in the answer, or
+    makes one up when there is none; so this must wrap that middleware (be passed as one of
+    the HTTP server's middlewares), not sit in the app where the echo is already decided."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers") or []
+            kept = safe_request_id(list(headers))
+            if len(kept) != len(headers):
+                scope = {**scope, "headers": kept}
+        await self.app(scope, receive, send)
