@@ -15,7 +15,6 @@ from pydantic.json_schema import models_json_schema
 
 from serve.auth import SCOPES
 from serve.problems import PROBLEM_JSON, Problem
-from serve.schemas import AdminModelRequest
 
 TAGS = ("auth", "predict", "feedback", "model", "admin", "health")
 
@@ -48,9 +47,7 @@ def install(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
             return app.openapi_schema
         spec = get_openapi(title=app.title, version=app.version, openapi_version="3.1.0", summary=app.summary,
                            description=app.description, routes=app.routes, tags=[{"name": t} for t in TAGS])
-        # The admin body is read by json_body too, like the contract's bodies.
-        read = [*bodies, AdminModelRequest]
-        _, defs = models_json_schema([(b, "validation") for b in read], ref_template="#/components/schemas/{model}")
+        _, defs = models_json_schema([(b, "validation") for b in bodies], ref_template="#/components/schemas/{model}")
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.get("$defs", {}))
         spec["components"]["schemas"] = dict(sorted(schemas.items()))
