@@ -100,7 +100,8 @@ def test_a_repeated_key_in_an_auth_json_body_is_refused_like_a_repeated_form_fie
 
 def test_a_repeated_client_secret_in_json_never_reaches_the_secret_check(api):
     secret = api.clients.secrets["clinic"]
-    body = f'{{"grant_type": "client_credentials", "client_id": "clinic", "client_secret": "x", "client_secret": "{secret}"}}'
+    body = ('{"grant_type": "client_credentials", "client_id": "clinic", '
+            f'"client_secret": "x", "client_secret": "{secret}"}}')
     r = api.client.post("/v1/auth/token", content=body, headers=JSON)
     assert "client_secret" in problem(r, 400)["detail"]
 
