@@ -72,8 +72,10 @@ def _keys_kept(value: Any) -> int:
             return len(given)
         return len(given) + sum(_keys_kept(getattr(value, name)) for name in given)
     if isinstance(value, list | tuple):
-        if value and isinstance(value[0], BaseModel) and _flat(type(value[0])):
-            return sum(len(v.model_fields_set) for v in value)
+        first = type(value[0]) if value else None
+        if first is not None and issubclass(first, BaseModel) and _flat(first):
+            # The common case (a list of records), without a call per item.
+            return sum(len(v.model_fields_set) if type(v) is first else _keys_kept(v) for v in value)
         return sum(_keys_kept(v) for v in value)
     if isinstance(value, dict):
         return len(value) + sum(_keys_kept(v) for v in value.values())

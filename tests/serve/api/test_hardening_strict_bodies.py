@@ -2,12 +2,17 @@
 is, and only application/json with identity coding is taken (serve/api/body.py, serve/guard.py)."""
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 
 import pytest
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.requests import Request
 
 import serve.api.body
+from serve.api.body import json_body
 from tests.api.builders import sample_records
 from tests.serve.api.inproc_support import problem
 
@@ -154,3 +159,37 @@ def test_the_openapi_document_declares_415_for_the_admin_body(api):
     op = api.client.get("/openapi.json").json()["paths"]["/v1/admin/model"]["post"]
     assert "415" in op["responses"]
     assert list(op["requestBody"]["content"]) == ["application/json"]
+
+
+class Inner(BaseModel):
+    name: str
+    tags: dict[str, int] = {}
+
+
+class Outer(BaseModel):
+    items: list[Inner]
+    note: str | None = None
+
+
+def read(raw: bytes) -> BaseModel:
+    """serve.api.body.json_body on a real Starlette request carrying `raw`."""
+    async def receive():
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-type", b"application/json")]}
+    return asyncio.run(json_body(Request(scope, receive), Outer))
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"items": [{"name": "a", "tags": {"x": 1, "x": 2}}]}',
+    b'{"items": [{"name": "a"}, {"name": "b", "name": "c"}]}',
+    b'{"items": [], "note": "n", "note": "m"}',
+])
+def test_a_repeated_key_at_any_depth_of_a_nested_body_is_refused(raw):
+    with pytest.raises(RequestValidationError):
+        read(raw)
+
+
+def test_a_nested_body_without_repeats_needs_no_second_parse(second_parses):
+    parsed = read(b'{"items": [{"name": "a", "tags": {"x": 1, "y": 2}}, {"name": "b"}], "note": "n"}')
+    assert parsed.items[0].tags == {"x": 1, "y": 2} and second_parses == []
