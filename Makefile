@@ -19,7 +19,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export WHYLOGS_NO_ANALYTICS := True
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup system-deps run pipeline data-checks train evaluate promote rollback models test clean
+.PHONY: help setup system-deps run pipeline data-checks train evaluate promote rollback models lint test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -64,7 +64,12 @@ system-deps: ## Debian packages the tests use (installed only when missing)
 	@missing=""; for tool in strace wrk; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
-test: setup system-deps ## every test, with coverage (gate: 90%)
+lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup system-deps lint ## lint, then every test, with coverage (gate: 90%)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 clean: setup ## remove the params file's processed data, registry and reports (keeps .venv)

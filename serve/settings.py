@@ -89,7 +89,17 @@ class LimitsSection(Section):
 
     rate_limit: Limit = Limit(limit=600, window_s=60)
     row_quota: Limit = Limit(limit=100_000, window_s=3600)
+    # Token requests (docs/auth.qmd, rate limits). Per (client id, source address): guesses at one
+    # secret, and a known client keeps its own budget whoever else uses its id elsewhere.
     token_rate_limit: Limit = Limit(limit=30, window_s=60)
+    # Per source address, for requests from an address that has not authenticated that client
+    # before: one address cannot spend the global budget alone.
+    token_ip_rate_limit: Limit = Limit(limit=60, window_s=60)
+    # All such requests together, every replica: bounds the argon2 work that unknown ids and
+    # new addresses can cause, whatever the number of addresses.
+    token_global_rate_limit: Limit = Limit(limit=120, window_s=60)
+    # How long a successful authentication makes its (client id, address) known.
+    token_known_address_s: float = Field(default=30 * 86_400, gt=0)
     clients: dict[str, ClientLimits] = Field(default_factory=dict)
 
     def for_client(self, client_id: str) -> tuple[Limit, Limit]:

@@ -55,9 +55,10 @@ from http import HTTPStatus
 from typing import Any
 
 import uvicorn
+from starlette.middleware import Middleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from serve.guard import NO_STORE_HEADERS, SECURITY_HEADERS, _problem
+from serve.guard import NO_STORE_HEADERS, SECURITY_HEADERS, RequestIdFilter, _problem
 
 ENV = "MODELSHIP_SHARED_PORT"
 GRPC_HOST_ENV = "MODELSHIP_INTERNAL_GRPC_HOST"
@@ -211,9 +212,13 @@ def harden_config(config: Any) -> None:
 
 def _wrap_http_start(original: Any, port: int | None, app_wrapper: Any) -> Any:
     async def start(app: Any, http_options: Any, *, event_loop: Any, enable_so_reuseport: bool = False) -> Any:
+        # Ray's RequestIdMiddleware echoes the client's X-Request-ID outside the app: the
+        # filter goes among the server's middlewares, which Ray wraps around it.
+        update: dict[str, Any] = {"middlewares": [*(http_options.middlewares or []), Middleware(RequestIdFilter)]}
         if port is not None:
-            http_options = http_options.model_copy(update={"port": port})
+            update["port"] = port
             enable_so_reuseport = True
+        http_options = http_options.model_copy(update=update)
         task, server = await original(app_wrapper(app), http_options, event_loop=event_loop,
                                       enable_so_reuseport=enable_so_reuseport)
         harden(server)

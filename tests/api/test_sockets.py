@@ -150,3 +150,12 @@ def test_forwarded_headers_from_a_local_client_do_not_make_the_service_believe_h
         assert not r.headers["location"].startswith("https://"), r.headers["location"]
     else:
         problem_of(r, 404)
+
+
+def test_an_unsafe_request_id_is_not_echoed_and_a_safe_one_is(served):
+    """Ray echoes X-Request-ID outside the app; the filter in the replica's server drops unsafe ids."""
+    unsafe = httpx.get(served.base_url + "/health/live", headers={"X-Request-ID": "<script>alert(1)</script>"})
+    echoed = unsafe.headers.get("x-request-id", "")
+    assert "<" not in echoed and "script" not in echoed
+    safe = httpx.get(served.base_url + "/health/live", headers={"X-Request-ID": "trace-42.a_b"})
+    assert safe.headers.get("x-request-id") == "trace-42.a_b"

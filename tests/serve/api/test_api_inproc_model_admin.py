@@ -171,13 +171,13 @@ def test_ready_answers_503_when_the_model_is_unreachable(make_api):
     assert problem(api.client.get("/health/ready"), 503)["type"].endswith("/not-ready")
 
 
-def test_the_openapi_document_is_3_1_with_both_security_schemes(api):
+def test_the_openapi_document_is_3_1_with_the_oauth2_scheme_only(api):
     r = api.client.get("/openapi.json")
     assert r.status_code == 200
     spec = r.json()
     assert spec["openapi"] == "3.1.0" and spec["info"]["version"] == "1.0.0"
     schemes = spec["components"]["securitySchemes"]
-    assert schemes["bearer"]["bearerFormat"] == "JWT"
+    assert list(schemes) == ["oauth2"]
     assert set(schemes["oauth2"]["flows"]) == {"clientCredentials", "password"}
 
 
