@@ -5,6 +5,7 @@ Same routes, validation, auth, limits and prediction store as the Serve ingress 
 Run as `uvicorn bench.baseline:create_app --factory --workers 2`, with BENCH_SERVE_CONFIG naming
 the Serve config whose settings it should use.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@
 Times each step the route takes, on its own, then the whole request through the ASGI app
 (`create_api` with the model in process), and optionally a cProfile of that whole request.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def per_call_us(fn: Callable[[], Any], seconds: float = 0.5) -> float:
 
 
 def build_app(ws: Workspace) -> Any:
-    from bench.baseline import CONFIG_ENV, create_app
     import os
+
+    from bench.baseline import CONFIG_ENV, create_app
 
     config = workspace.write_serve_config(ws, ws.root / "breakdown.yaml", port=1, data_dir="breakdown-data")
     os.environ[CONFIG_ENV] = str(config)
@@ -48,12 +50,25 @@ def build_app(ws: Workspace) -> Any:
 
 async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
     """One request through the ASGI app, as a server would hand it over."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"",
-             "root_path": "", "server": ("127.0.0.1", 1), "client": ("127.0.0.1", 2),
-             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                         (b"content-length", str(len(body)).encode()),
-                         (b"authorization", b"Bearer " + token.encode())]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/predict",
+        "raw_path": b"/v1/predict",
+        "query_string": b"",
+        "root_path": "",
+        "server": ("127.0.0.1", 1),
+        "client": ("127.0.0.1", 2),
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", b"Bearer " + token.encode()),
+        ],
+    }
     sent = False
     status, chunks = 0, []
 
@@ -95,10 +110,18 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
     def per_row_work(features: Callable[[], list[Any]]) -> Callable[[], list[dict[str, Any]]]:
         def work() -> list[dict[str, Any]]:
             out = []
-            for pid, p, _ in zip(new_prediction_ids(len(values)), probs, features()):
-                out.append({"prediction_id": pid, "label": "M" if p >= 0.5 else "B", "probability": p,
-                            "threshold": 0.5, "model_version": "v0001"})
+            for pid, p, _ in zip(new_prediction_ids(len(values)), probs, features(), strict=True):
+                out.append(
+                    {
+                        "prediction_id": pid,
+                        "label": "M" if p >= 0.5 else "B",
+                        "probability": p,
+                        "threshold": 0.5,
+                        "model_version": "v0001",
+                    }
+                )
             return out
+
         return work
 
     as_bytes = per_row_work(lambda: [r.tobytes() for r in X])  # what the API stores
@@ -107,19 +130,23 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
     answer = {"model_version": "v0001", "positive_label": "M", "predictions": as_bytes(), "notice": "x"}
 
     import pandas as pd
+
     one = {n: parsed["records"][0][n] for n in names}
     return {
         "JSON parse of the body (json.loads)": per_call_us(lambda: json.loads(raw)),
         "pydantic validation of the parsed body (strict, bounded)": per_call_us(
-            lambda: request_model.model_validate(parsed)),
+            lambda: request_model.model_validate(parsed)
+        ),
         "pydantic parse and validation from the JSON bytes (what the API does)": per_call_us(
-            lambda: request_model.model_validate_json(raw)),
-        "auth: Bearer header to principal (cached)": per_call_us(
-            lambda: service.auth.principal_from_header(header)),
+            lambda: request_model.model_validate_json(raw)
+        ),
+        "auth: Bearer header to principal (cached)": per_call_us(lambda: service.auth.principal_from_header(header)),
         "rate limit and row quota buckets": per_call_us(
-            lambda: (service.requests.take("bench", 1, 10**9, 60), service.rows.take("bench", rows, 10**9, 60))),
+            lambda: (service.requests.take("bench", 1, 10**9, 60), service.rows.take("bench", rows, 10**9, 60))
+        ),
         "records to numpy array": per_call_us(
-            lambda: np.array([list(r.__dict__.values()) for r in validated.records], dtype=np.float64)),
+            lambda: np.array([list(r.__dict__.values()) for r in validated.records], dtype=np.float64)
+        ),
         "predict_proba (sklearn defaults)": per_call_us(lambda: model.predict_proba(X)),
         "per-row ids, labels, stored features as float64 bytes (what the API does)": per_call_us(as_bytes),
         "the same with features as JSON text": per_call_us(as_json),
@@ -152,6 +179,7 @@ def profile(app: Any, body: bytes, token: str, n: int = 2000, top: int = 25) -> 
     prof.disable()
     loop.close()
     import io
+
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()

@@ -7,6 +7,7 @@
 `summary` attributes each sample to the layer of its innermost recognised frame, so the
 shares are self time per layer: what would shrink if that layer got faster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,16 @@ LAYERS: list[tuple[str, str]] = [
     ("auth: token check (serve/auth, PyJWT)", r"(serve/auth/|(^|/)jwt/)"),
     ("prediction store (SQLite)", r"(serve/store\.py|sqlite3)"),
     ("JSON encoding / decoding", r"(^|/)(json|orjson)/"),
-    ("the API's own code (serve/api/, guard, limits)", r"serve/(api/|(guard|ratelimit|problems|model|schemas|service)\.py)"),
+    (
+        "the API's own code (serve/api/, guard, limits)",
+        r"serve/(api/|(guard|ratelimit|problems|model|schemas|service)\.py)",
+    ),
     ("FastAPI / Starlette routing, dependencies, middleware", r"(^|/)(fastapi|starlette|anyio)/"),
     ("HTTP server (uvicorn, httptools, h11)", r"(^|/)(uvicorn|httptools|h11)/"),
-    ("Serve: handle call to the model deployment (router, gRPC)", r"ray/serve/(handle|_private/router|_private/request_router|_private/replica_result|_private/grpc)|(^|/)grpc/"),
+    (
+        "Serve: handle call to the model deployment (router, gRPC)",
+        r"ray/serve/(handle|_private/router|_private/request_router|_private/replica_result|_private/grpc)|(^|/)grpc/",
+    ),
     ("Serve: replica request path (metrics, logging, ASGI wrapper)", r"ray/serve/"),
     ("Ray core (workers, object store, GCS client)", r"(^|/)ray/"),
     ("OpenTelemetry (FastAPI telemetry hook)", r"(^|/)opentelemetry/|trace/__init__"),
@@ -74,9 +81,27 @@ def record(pid: int, seconds: float, out: Path, rate: int = 200) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     # --nonblocking: do not pause the replica (its load stays as it is); --gil: only samples
     # holding the GIL, i.e. Python code running, not threads waiting in C.
-    subprocess.run([spy, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", str(rate),
-                    "--format", "raw", "--nonblocking", "--gil", "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(max(1, round(seconds))),
+            "-r",
+            str(rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--gil",
+            "-o",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_recording(server: Any, seconds: float, out_dir: Path) -> list[subprocess.Popen]:
@@ -96,10 +121,28 @@ def start_recording(server: Any, seconds: float, out_dir: Path) -> list[subproce
             role = f"worker-{p.pid}"
         if role is None:
             continue
-        procs.append(subprocess.Popen(
-            [spy, "record", "-p", str(p.pid), "-d", str(max(1, round(seconds) - 1)), "-r", "200", "--format", "raw",
-             "--nonblocking", "--gil", "-o", str(out_dir / f"{role}.txt")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "-p",
+                    str(p.pid),
+                    "-d",
+                    str(max(1, round(seconds) - 1)),
+                    "-r",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--gil",
+                    "-o",
+                    str(out_dir / f"{role}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     return procs
 
 
@@ -111,11 +154,18 @@ def report(root: Path) -> str:
     for folder in sorted(d for d in root.iterdir() if d.is_dir()):
         for path in sorted(folder.glob("*.txt")):
             counts, total = summarise([path])
-            lines = [f"### Profile: {folder.name} / {path.stem} ({total} samples holding the GIL)", "",
-                     "| layer (innermost recognised frame) | share |", "|---|---:|"]
+            lines = [
+                f"### Profile: {folder.name} / {path.stem} ({total} samples holding the GIL)",
+                "",
+                "| layer (innermost recognised frame) | share |",
+                "|---|---:|",
+            ]
             lines += [f"| {name} | {n / max(1, total):.0%} |" for name, n in counts.most_common()]
-            lines += ["", f": Where {path.stem}'s Python time goes, 1-row requests at c=32 "
-                      f"{{#tbl-profile-{folder.name}-{path.stem}}}"]
+            lines += [
+                "",
+                f": Where {path.stem}'s Python time goes, 1-row requests at c=32 "
+                f"{{#tbl-profile-{folder.name}-{path.stem}}}",
+            ]
             parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -134,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         record(args.pid, args.seconds, args.out)
         return 0
     counts, total = summarise(args.files)
-    print(f"| layer (innermost recognised frame) | share of CPU samples |\n|---|---:|")
+    print("| layer (innermost recognised frame) | share of CPU samples |\n|---|---:|")
     for name, n in counts.most_common():
         print(f"| {name} | {n / max(1, total):.0%} |")
     print(f"\n{total} samples (active threads only)")

@@ -7,6 +7,7 @@ the no-egress environment are the real ones), (b) the same FastAPI app (`create_
 bare uvicorn with 2 workers and the model in process, (c) `predict_proba` alone. (a) and (b)
 run at the same time and are measured in turn, cell by cell, so machine noise hits both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,13 @@ class Cell:
 def summarise(results: list[wrk.WrkResult], rows: int) -> Cell:
     # Throughput and p50: mean of the repetitions; p99: the worst, so a bad run is not averaged away.
     rps = statistics.fmean(r.rps for r in results)
-    return Cell(rps, rps * rows, statistics.fmean(r.p50_ms for r in results), max(r.p99_ms for r in results),
-                sum(r.errors for r in results) / max(1, sum(r.requests for r in results)))
+    return Cell(
+        rps,
+        rps * rows,
+        statistics.fmean(r.p50_ms for r in results),
+        max(r.p99_ms for r in results),
+        sum(r.errors for r in results) / max(1, sum(r.requests for r in results)),
+    )
 
 
 def ratio(a: float, b: float) -> float:
@@ -88,15 +94,23 @@ def measure_floor(ws: workspace.Workspace, rows: int, seconds: float = 1.0) -> F
 
 # -- report --------------------------------------------------------------------------------
 
+
 def fmt(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
-def table(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_list: list[int],
-          concurrency: list[int], floors: dict[int, Floor]) -> str:
+def table(
+    cells: dict[tuple[str, int, int], Cell],
+    names: tuple[str, str],
+    rows_list: list[int],
+    concurrency: list[int],
+    floors: dict[int, Floor],
+) -> str:
     a, b = names
-    head = ("| rows | c | (a) req/s | (b) req/s | a/b | (a) rows/s | (b) rows/s | (a) p50 ms | (b) p50 ms "
-            "| p50 a/b | (a) p99 ms | (b) p99 ms | p99 a/b | errors a / b |")
+    head = (
+        "| rows | c | (a) req/s | (b) req/s | a/b | (a) rows/s | (b) rows/s | (a) p50 ms | (b) p50 ms "
+        "| p50 a/b | (a) p99 ms | (b) p99 ms | p99 a/b | errors a / b |"
+    )
     lines = [head, "|" + "---:|" * 14]
     for rows in rows_list:
         for c in concurrency:
@@ -105,16 +119,20 @@ def table(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_
                 f"| {rows} | {c} | {fmt(x.rps)} | {fmt(y.rps)} | {ratio(x.rps, y.rps):.2f} | {fmt(x.rows_per_s)} "
                 f"| {fmt(y.rows_per_s)} | {x.p50_ms:.2f} | {y.p50_ms:.2f} | {ratio(x.p50_ms, y.p50_ms):.2f} "
                 f"| {x.p99_ms:.1f} | {y.p99_ms:.1f} | {ratio(x.p99_ms, y.p99_ms):.2f} "
-                f"| {x.error_rate:.1%} / {y.error_rate:.1%} |")
+                f"| {x.error_rate:.1%} / {y.error_rate:.1%} |"
+            )
         f = floors.get(rows)
         if f:
-            lines.append(f"| {rows} | (c) | {fmt(f.calls_per_s)} | | | {fmt(f.calls_per_s * rows)} | | "
-                         f"{f.per_call_us / 1e3:.3f} | | | {f.p99_us / 1e3:.3f} | | | |")
+            lines.append(
+                f"| {rows} | (c) | {fmt(f.calls_per_s)} | | | {fmt(f.calls_per_s * rows)} | | "
+                f"{f.per_call_us / 1e3:.3f} | | | {f.p99_us / 1e3:.3f} | | | |"
+            )
     return "\n".join(lines)
 
 
-def targets(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_list: list[int],
-            concurrency: list[int]) -> list[tuple[str, bool, str]]:
+def targets(
+    cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], rows_list: list[int], concurrency: list[int]
+) -> list[tuple[str, bool, str]]:
     a, b = names
     out: list[tuple[str, bool, str]] = []
 
@@ -144,12 +162,19 @@ def targets(cells: dict[tuple[str, int, int], Cell], names: tuple[str, str], row
                 detail.append(f"c={c}: {cell.rps:,.0f} req/s, {cell.error_rate:.1%} errors")
             best_so_far = max(best_so_far, cell.rps)
         top = max(c for c, _ in runs) if runs else 0
-        out.append((f"{rows}-row: no collapse up to c={top} (req/s >= {COLLAPSE_SHARE:.0%} of the best at "
-                    f"lower c, errors <= {MAX_ERROR_RATE:.0%})", worst, "; ".join(detail) or "ok"))
+        out.append(
+            (
+                f"{rows}-row: no collapse up to c={top} (req/s >= {COLLAPSE_SHARE:.0%} of the best at "
+                f"lower c, errors <= {MAX_ERROR_RATE:.0%})",
+                worst,
+                "; ".join(detail) or "ok",
+            )
+        )
     return out
 
 
 # -- driver --------------------------------------------------------------------------------
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from bench.variants import VARIANTS
@@ -166,13 +191,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=18000, help="(a)'s port, or the next free one")
     p.add_argument("--baseline-port", type=int, default=18100)
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.md")
-    p.add_argument("--via", choices=("both", "service"), default="both",
-                   help="also measure the ingress replica's direct port (both) or only the service port")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy the Serve replicas and uvicorn workers during the 1-row c=32 cell")
+    p.add_argument(
+        "--via",
+        choices=("both", "service"),
+        default="both",
+        help="also measure the ingress replica's direct port (both) or only the service port",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the Serve replicas and uvicorn workers during the 1-row c=32 cell",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
-    p.add_argument("--hold", type=float, default=0.0,
-                   help="keep the servers up this many seconds after the table (to attach a profiler)")
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        help="keep the servers up this many seconds after the table (to attach a profiler)",
+    )
     return p.parse_args(argv)
 
 
@@ -200,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     # The launcher itself gives the ingress replica the configured port and moves Serve's proxy
     # to port + 10 (serve/launcher.py), so every throughput-optimized variant is pinned.
     serve_cfg = workspace.write_serve_config(
-        ws, ws.root / f"serve-{variant.name}.yaml", port=port, import_path=variant.import_path,
-        deployments=variant.deployments, access_log=variant.access_log, args=variant.args)
+        ws,
+        ws.root / f"serve-{variant.name}.yaml",
+        port=port,
+        import_path=variant.import_path,
+        deployments=variant.deployments,
+        access_log=variant.access_log,
+        args=variant.args,
+    )
     base_cfg = workspace.write_serve_config(ws, ws.root / "baseline.yaml", port=bport, data_dir="baseline-data")
     floors = {rows: measure_floor(ws, rows) for rows in rows_list}
 
@@ -212,8 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     targets_: list[tuple[str, str]] = []
     try:
         print(f"bench: starting Ray Serve ({variant.name}) on :{port} and {baseline_name} on :{bport}", flush=True)
-        a = servers.start_serve(serve_cfg, port, ws.root / "logs" / f"serve-{variant.name}.log",
-                                throughput_optimized=variant.throughput_optimized, extra_env=env)
+        a = servers.start_serve(
+            serve_cfg,
+            port,
+            ws.root / "logs" / f"serve-{variant.name}.log",
+            throughput_optimized=variant.throughput_optimized,
+            extra_env=env,
+        )
         running.append(a)
         b = servers.start_baseline(base_cfg, bport, ws.root / "logs" / "baseline.log", args.workers)
         running.append(b)
@@ -242,22 +289,30 @@ def main(argv: list[str] | None = None) -> int:
                             # The direct port and uvicorn: where each server's CPU goes under load.
                             procs = {"Serve": a, "uvicorn": b}["uvicorn" if name == baseline_name else "Serve"]
                             spies = profile.start_recording(
-                                procs, args.seconds, ws.root / "profiles" / name.split()[0].lower())
-                        results[name].append(wrk.run(url, body, ws.token_path(), connections=c,
-                                                     seconds=args.seconds))
+                                procs, args.seconds, ws.root / "profiles" / name.split()[0].lower()
+                            )
+                        results[name].append(wrk.run(url, body, ws.token_path(), connections=c, seconds=args.seconds))
                         for spy in spies:
                             spy.wait(timeout=args.seconds + 30)
                 for name, rs in results.items():
                     cells[(name, rows, c)] = summarise(rs, rows)
-                y = cells[(baseline_name, rows, c)]
-                print(f"  rows={rows:<3} c={c:<2} " + " | ".join(
-                    f"{name} {cells[(name, rows, c)].rps:7,.0f} req/s p50 {cells[(name, rows, c)].p50_ms:6.2f} "
-                    f"p99 {cells[(name, rows, c)].p99_ms:6.1f} ms" for name, _ in targets_), flush=True)
+                print(
+                    f"  rows={rows:<3} c={c:<2} "
+                    + " | ".join(
+                        f"{name} {cells[(name, rows, c)].rps:7,.0f} req/s p50 {cells[(name, rows, c)].p50_ms:6.2f} "
+                        f"p99 {cells[(name, rows, c)].p99_ms:6.1f} ms"
+                        for name, _ in targets_
+                    ),
+                    flush=True,
+                )
             for s in running:
                 s.track()
         if args.hold > 0:
-            print(f"bench: holding the servers for {args.hold:.0f} s; Serve replicas: "
-                  f"{a.pids_named('ServeReplica')}; uvicorn: {b.process.pid}", flush=True)
+            print(
+                f"bench: holding the servers for {args.hold:.0f} s; Serve replicas: "
+                f"{a.pids_named('ServeReplica')}; uvicorn: {b.process.pid}",
+                flush=True,
+            )
             time.sleep(args.hold)
     except KeyboardInterrupt:
         print("bench: interrupted; stopping the servers", file=sys.stderr, flush=True)
@@ -286,16 +341,23 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and not all(ok for _, ok, _ in checks) else 0
 
 
-def render(pairs: list[tuple[str, str]], variant: Any, cells: dict[tuple[str, int, int], Cell],
-           rows_list: list[int], concurrency: list[int], floors: dict[int, Floor], args: argparse.Namespace,
-           elapsed: float) -> str:
+def render(
+    pairs: list[tuple[str, str]],
+    variant: Any,
+    cells: dict[tuple[str, int, int], Cell],
+    rows_list: list[int],
+    concurrency: list[int],
+    floors: dict[int, Floor],
+    args: argparse.Namespace,
+    elapsed: float,
+) -> str:
     import ray
 
     load = os.getloadavg()
     lines = [
         "# Benchmark: POST /v1/predict",
         "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, Ray {ray.__version__}; load average at the end {load[0]:.2f}. "
         f"wrk, 1 thread, {args.seconds:g} s per cell after {args.warmup:g} s warm-up, {args.reps} "
         "repetition(s); the servers measured in turn, cell by cell.",
@@ -307,12 +369,22 @@ def render(pairs: list[tuple[str, str]], variant: Any, cells: dict[tuple[str, in
         "- (c): `predict_proba` alone on the same rows, one call at a time (p50 column: median per call).",
     ]
     for i, (a, b) in enumerate(pairs, start=1):
-        lines += ["", f"## ({'a' if i == 1 else 'a' + chr(39)}) {a} against {b}", "",
-                  table(cells, (a, b), rows_list, concurrency, floors), "",
-                  f": {a} (a) against {b} (b): requests and rows per second, latency, ratios a/b; "
-                  f"(c) is the in-process floor {{#tbl-bench-{i}}}", "", "Targets:", ""]
-        lines += [f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})"
-                  for what, ok, detail in targets(cells, (a, b), rows_list, concurrency)]
+        lines += [
+            "",
+            f"## ({'a' if i == 1 else 'a' + chr(39)}) {a} against {b}",
+            "",
+            table(cells, (a, b), rows_list, concurrency, floors),
+            "",
+            f": {a} (a) against {b} (b): requests and rows per second, latency, ratios a/b; "
+            f"(c) is the in-process floor {{#tbl-bench-{i}}}",
+            "",
+            "Targets:",
+            "",
+        ]
+        lines += [
+            f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})"
+            for what, ok, detail in targets(cells, (a, b), rows_list, concurrency)
+        ]
     lines += ["", f"Whole run: {elapsed:.0f} s."]
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ Every process a server starts (the launcher, Ray's GCS, raylet, workers and repl
 uvicorn and its workers) is recorded by pid and start time while it runs. Stopping asks the
 root process to shut down cleanly, then ends, by pid, whatever it left.
 """
+
 from __future__ import annotations
 
 import os
@@ -130,8 +131,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], log_path: Path) -> su
     with open(log_path, "wb") as log:
         # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
         # servers in order rather than leaving Ray half shut down.
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def base_env() -> dict[str, str]:
@@ -140,13 +140,18 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def start_serve(config: Path, port: int, log_path: Path, *, throughput_optimized: bool = True,
-                extra_env: dict[str, str] | None = None) -> Server:
+def start_serve(
+    config: Path,
+    port: int,
+    log_path: Path,
+    *,
+    throughput_optimized: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """The service as `make serve` runs it: `python -m serve run` (the project's launcher)."""
     # Ray's Unix sockets live under its temp dir and must fit in 107 characters: keep it short.
     ray_dir = Path(tempfile.mkdtemp(prefix="msbench-"))
-    cmd = [sys.executable, "-m", "serve", "run", "--config", str(config), "--ray-dir", str(ray_dir),
-           "--no-dashboard"]
+    cmd = [sys.executable, "-m", "serve", "run", "--config", str(config), "--ray-dir", str(ray_dir), "--no-dashboard"]
     if not throughput_optimized:
         cmd.append("--no-throughput-optimized")
     env = base_env()
@@ -157,8 +162,22 @@ def start_serve(config: Path, port: int, log_path: Path, *, throughput_optimized
 
 def start_baseline(config: Path, port: int, log_path: Path, workers: int = 2) -> Server:
     """The project's FastAPI app under bare uvicorn, `workers` processes, model in process."""
-    cmd = [sys.executable, "-m", "uvicorn", "bench.baseline:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.baseline:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     env = base_env()
     env["BENCH_SERVE_CONFIG"] = str(config)
     proc = _spawn("uvicorn", cmd, env, log_path)

@@ -7,6 +7,7 @@ The launcher gives the ingress replicas the service port itself (serve/launcher.
 throughput-optimized variant is measured on that port. Variants named in older runs of
 docs/performance.qmd and gone from here measured designs that the default has replaced.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,19 +44,36 @@ HAPROXY_ENV = {
     "RAY_SERVE_HAPROXY_METRICS_PORT": "18190",
 }
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("default", "serve/config.yaml as `make serve` runs it: 2 ingress replicas sharing the "
-            "service port, throughput-optimized on"),
-    Variant("one-replica", "1 ingress replica", deployments={"Ingress": {"num_replicas": 1}}),
-    Variant("no-throughput-optimized", "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
-            throughput_optimized=False),
-    Variant("haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas",
-            env=HAPROXY_ENV),
-    Variant("max-ongoing-5", "Serve's default max_ongoing_requests (5)",
-            deployments={"Ingress": {"max_ongoing_requests": 5}}),
-    Variant("batch-wait-5ms", "batch_wait_timeout_s 5 ms instead of 0",
-            deployments={"Ingress": {"user_config": {"batch_wait_timeout_s": 0.005}}}),
-    Variant("batch-1", "max_batch_size 1 (no batching)",
-            deployments={"Ingress": {"user_config": {"max_batch_size": 1}}}),
-    Variant("access-log", "Serve access log on", access_log=True),
-]}
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant(
+            "default",
+            "serve/config.yaml as `make serve` runs it: 2 ingress replicas sharing the "
+            "service port, throughput-optimized on",
+        ),
+        Variant("one-replica", "1 ingress replica", deployments={"Ingress": {"num_replicas": 1}}),
+        Variant(
+            "no-throughput-optimized",
+            "RAY_SERVE_THROUGHPUT_OPTIMIZED off: Serve's HTTP proxy actor in front",
+            throughput_optimized=False,
+        ),
+        Variant(
+            "haproxy", "RAY_SERVE_ENABLE_HA_PROXY=1: bundled HAProxy in front of the ingress replicas", env=HAPROXY_ENV
+        ),
+        Variant(
+            "max-ongoing-5",
+            "Serve's default max_ongoing_requests (5)",
+            deployments={"Ingress": {"max_ongoing_requests": 5}},
+        ),
+        Variant(
+            "batch-wait-5ms",
+            "batch_wait_timeout_s 5 ms instead of 0",
+            deployments={"Ingress": {"user_config": {"batch_wait_timeout_s": 0.005}}},
+        ),
+        Variant(
+            "batch-1", "max_batch_size 1 (no batching)", deployments={"Ingress": {"user_config": {"max_batch_size": 1}}}
+        ),
+        Variant("access-log", "Serve access log on", access_log=True),
+    ]
+}

@@ -4,6 +4,7 @@ A registry holding one model trained the project's way (params.yaml, modelship.t
 params file naming it, a client database with one `predict` client whose limits are lifted, a
 Serve config copy that points at them, and the request bodies. Nothing under models/ or .secrets/ is read or written.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ SNAPSHOT = ROOT / "data" / "raw" / "wdbc.csv"
 APP = "modelship"
 CLIENT = "bench"
 # High enough that no run is ever throttled: the benchmark measures serving, not the limiter.
-UNLIMITED = {"rate_limit": {"limit": 1_000_000_000, "window_s": 60},
-             "row_quota": {"limit": 1_000_000_000, "window_s": 60}}
+UNLIMITED = {
+    "rate_limit": {"limit": 1_000_000_000, "window_s": 60},
+    "row_quota": {"limit": 1_000_000_000, "window_s": 60},
+}
 BATCH_SIZES = (1, 100)
 
 
@@ -66,11 +69,18 @@ def build_registry(root: Path, contract: Contract) -> Path:
     params = load_params(ROOT / "params.yaml")
     X, y = training_frame(contract)
     model = build_estimator(contract, params).fit(X, y)
-    registry.register(model, {
-        "threshold": 0.5, "features": contract.feature_names, "contract": contract.to_dict(),
-        "positive_label": contract.target.positive, "negative_label": contract.target.negative,
-        "metrics": {}, "data_sha256": sha256_file(SNAPSHOT),
-    })
+    registry.register(
+        model,
+        {
+            "threshold": 0.5,
+            "features": contract.feature_names,
+            "contract": contract.to_dict(),
+            "positive_label": contract.target.positive,
+            "negative_label": contract.target.negative,
+            "metrics": {},
+            "data_sha256": sha256_file(SNAPSHOT),
+        },
+    )
     registry.promote("v0001", actor="bench", reason="benchmark registry")
     return root
 
@@ -82,7 +92,7 @@ def sample_rows(contract: Contract, n: int) -> np.ndarray:
 
 def body_of(contract: Contract, n: int) -> dict[str, Any]:
     rows = sample_rows(contract, n)
-    return {"records": [dict(zip(contract.feature_names, map(float, r))) for r in rows]}
+    return {"records": [dict(zip(contract.feature_names, map(float, r), strict=True)) for r in rows]}
 
 
 def _auth(state_dir: Path) -> Any:
@@ -121,10 +131,17 @@ def issue_token(ws: Workspace) -> str:
     return pair.access_token
 
 
-def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str = "serve.app:build",
-                       deployments: dict[str, dict[str, Any]] | None = None,
-                       access_log: bool | None = None, data_dir: str = "serve-data",
-                       args: dict[str, Any] | None = None) -> Path:
+def write_serve_config(
+    ws: Workspace,
+    path: Path,
+    *,
+    port: int,
+    import_path: str = "serve.app:build",
+    deployments: dict[str, dict[str, Any]] | None = None,
+    access_log: bool | None = None,
+    data_dir: str = "serve-data",
+    args: dict[str, Any] | None = None,
+) -> Path:
     """serve/config.yaml with this workspace's paths and port, and optional per-deployment overrides.
 
     `deployments` maps a deployment name to fields to set on it (e.g. max_ongoing_requests);
@@ -137,8 +154,11 @@ def write_serve_config(ws: Workspace, path: Path, *, port: int, import_path: str
     app = next(a for a in config["applications"] if a["name"] == APP)
     app["import_path"] = import_path
     sections = app["args"]
-    sections["paths"] = {"params": str(ws.params_path), "state_dir": str(ws.state_dir),
-                         "data_dir": str(ws.root / data_dir)}
+    sections["paths"] = {
+        "params": str(ws.params_path),
+        "state_dir": str(ws.state_dir),
+        "data_dir": str(ws.root / data_dir),
+    }
     sections["limits"]["clients"] = {CLIENT: UNLIMITED}
     for name, fields in (args or {}).items():
         sections[name] = {**sections.get(name, {}), **fields}

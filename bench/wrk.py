@@ -1,4 +1,5 @@
 """Run wrk against a loopback URL with bench/predict.lua and read its result line."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def parse(output: str) -> WrkResult:
     """The BENCH_RESULT line that predict.lua's done() prints."""
     for line in output.splitlines():
         if line.startswith(MARKER):
-            d = json.loads(line[len(MARKER):])
+            d = json.loads(line[len(MARKER) :])
             errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
             return WrkResult(d["requests"], d["duration_us"] / 1e6, d["p50_us"] / 1e3, d["p99_us"] / 1e3, errors)
     raise ValueError(f"no {MARKER.strip()} line in wrk's output (is bench/predict.lua in use?):\n{output[-2000:]}")
@@ -47,14 +48,30 @@ def wrk_path() -> str:
     return found
 
 
-def run(url: str, body: Path, token: Path, *, connections: int, seconds: float, threads: int = 1,
-        timeout_s: float = 10.0) -> WrkResult:
+def run(
+    url: str, body: Path, token: Path, *, connections: int, seconds: float, threads: int = 1, timeout_s: float = 10.0
+) -> WrkResult:
     host = urlsplit(url).hostname
     if host not in LOOPBACK:  # the benchmark never sends traffic off this machine
         raise ValueError(f"refusing to load {url}: only loopback addresses are benchmarked")
     threads = max(1, min(threads, connections))
-    cmd = [wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-           "--timeout", f"{timeout_s:g}s", "-s", str(SCRIPT), url, "--", str(body), str(token)]
+    cmd = [
+        wrk_path(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        f"{timeout_s:g}s",
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        str(body),
+        str(token),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout_s + 30)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout[-500:]}")

@@ -11,14 +11,16 @@
 
 Every command takes --params FILE (default params.yaml), before or after its name.
 """
+
 from __future__ import annotations
 
 import argparse
 import getpass
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -60,17 +62,21 @@ def cmd_models(args: argparse.Namespace) -> int:
         gate = meta.get("gate", {}).get("promote")
         gate_text = "-" if gate is None else ("passed" if gate else "failed")
         fmt = lambda x: f"{x:.4f}" if isinstance(x, (int, float)) else "-"  # noqa: E731
-        print(f"{'*' if v == production else '':2}{v:<9}{meta.get('created_at', '-'):<27}"
-              f"{fmt(m.get('roc_auc')):>8}{fmt(m.get('recall')):>8}{fmt(meta.get('threshold')):>10}  {gate_text}")
+        print(
+            f"{'*' if v == production else '':2}{v:<9}{meta.get('created_at', '-'):<27}"
+            f"{fmt(m.get('roc_auc')):>8}{fmt(m.get('recall')):>8}{fmt(meta.get('threshold')):>10}  {gate_text}"
+        )
     print("(* = production)")
     return 0
 
 
 def _refusal(version: str, reasons: list[str]) -> str:
     listed = "".join(f"\n  - {r}" for r in reasons)
-    return (f"{version} was refused by the evaluation gate:{listed}\n"
-            f"to promote it anyway, say why: make promote VERSION={version} REASON='…' "
-            f"(or: python -m modelship promote {version} --force --reason '…')")
+    return (
+        f"{version} was refused by the evaluation gate:{listed}\n"
+        f"to promote it anyway, say why: make promote VERSION={version} REASON='…' "
+        f"(or: python -m modelship promote {version} --force --reason '…')"
+    )
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -84,8 +90,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     refused = gate.get("promote") is False
     if refused and not args.force:
         raise RegistryError(_refusal(args.version, gate.get("reasons", [])))
-    reg.promote(args.version, actor=_actor(), reason=args.reason or "manual promotion",
-                gate_overridden=refused)
+    reg.promote(args.version, actor=_actor(), reason=args.reason or "manual promotion", gate_overridden=refused)
     note = " (evaluation gate overridden; the reason is in history.jsonl)" if refused else ""
     print(f"production is now {args.version}{note}")
     return 0
@@ -117,8 +122,10 @@ def gate_report(reg: Registry, version: str) -> str:
     if gate["promote"]:
         head = f"candidate {version} passed the evaluation gate: production is {production or 'none'}"
     elif production == version:
-        head = (f"candidate {version} did NOT pass the evaluation gate, yet it is production: "
-                "`make rollback` or promote another version to replace it. The gate found:")
+        head = (
+            f"candidate {version} did NOT pass the evaluation gate, yet it is production: "
+            "`make rollback` or promote another version to replace it. The gate found:"
+        )
     else:
         stays = production or "none (no model is in production yet)"
         head = f"candidate {version} NOT promoted: production stays {stays} because the gate found:"
@@ -138,8 +145,10 @@ def cmd_latest(args: argparse.Namespace) -> int:
     reg = _registry(args)
     version, reused = reg.latest_candidate()
     if reused:
-        print(f"latest candidate {version}: the last training run was identical to it (same data, params, "
-              "code and predictions), so nothing new was registered")
+        print(
+            f"latest candidate {version}: the last training run was identical to it (same data, params, "
+            "code and predictions), so nothing new was registered"
+        )
     else:
         print(f"latest candidate {version}: registered in {reg.root}")
     return 0
@@ -160,8 +169,10 @@ def _notebook_failure(notebook: Path, output: Path, exc: Any) -> str:
     trace = "\n".join(exc.traceback or [])
     if not sys.stderr.isatty():
         trace = _ANSI.sub("", trace)
-    return (f"{trace}\n\n{notebook} failed at cell In [{exc.exec_count}] (executed copy: {output})\n"
-            f"{exc.ename}: {exc.evalue}")
+    return (
+        f"{trace}\n\n{notebook} failed at cell In [{exc.exec_count}] (executed copy: {output})\n"
+        f"{exc.ename}: {exc.evalue}"
+    )
 
 
 def cmd_run_notebook(args: argparse.Namespace) -> int:
@@ -175,8 +186,14 @@ def cmd_run_notebook(args: argparse.Namespace) -> int:
     from jupyter_client.kernelspec import NoSuchKernel
 
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters={"params_file": args.params},
-                            kernel_name=args.kernel, cwd=".", progress_bar=True)
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={"params_file": args.params},
+            kernel_name=args.kernel,
+            cwd=".",
+            progress_bar=True,
+        )
     except pm.PapermillExecutionError as exc:
         print(_notebook_failure(notebook, output, exc), file=sys.stderr)
         return 1
@@ -192,8 +209,7 @@ def _common() -> argparse.ArgumentParser:
     """--params and --registry, accepted after the command name as well as before it."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default=argparse.SUPPRESS, help="params file naming the registry")
-    common.add_argument("--registry", default=argparse.SUPPRESS,
-                        help="registry folder (overrides the params file)")
+    common.add_argument("--registry", default=argparse.SUPPRESS, help="registry folder (overrides the params file)")
     return common
 
 
@@ -215,17 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", parents=common, help="check a version's checksum and that it loads")
     p.add_argument("version", nargs="?")
     p.set_defaults(func=cmd_verify)
-    p = sub.add_parser("gate", parents=common,
-                       help="the evaluation gate's decision on a version (default: the latest candidate)")
+    p = sub.add_parser(
+        "gate", parents=common, help="the evaluation gate's decision on a version (default: the latest candidate)"
+    )
     p.add_argument("version", nargs="?")
     p.set_defaults(func=cmd_gate)
-    sub.add_parser("latest", parents=common, help="the candidate the last training run registered or matched",
-                   ).set_defaults(func=cmd_latest)
+    sub.add_parser(
+        "latest",
+        parents=common,
+        help="the candidate the last training run registered or matched",
+    ).set_defaults(func=cmd_latest)
     p = sub.add_parser("param", parents=common, help="print one value of the params file")
     p.add_argument("key")
     p.set_defaults(func=cmd_param)
-    p = sub.add_parser("run-notebook", parents=common,
-                       help="execute a pipeline notebook with papermill; on failure, end with the finding")
+    p = sub.add_parser(
+        "run-notebook",
+        parents=common,
+        help="execute a pipeline notebook with papermill; on failure, end with the finding",
+    )
     p.add_argument("notebook")
     p.add_argument("--output", help="executed copy (default: the params file's reports_dir)")
     p.add_argument("--kernel", default=KERNEL)

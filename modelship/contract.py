@@ -3,6 +3,7 @@
 Everything that needs to know the shape of the data (checks, training, the
 API schema, monitoring, docs) reads it through this module.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -94,17 +95,28 @@ class Contract:
         """1 for the positive class, 0 for the other (works on a pandas Series)."""
         return (labels == self.target.positive).astype(int)
 
-    def feature_table(self) -> "pd.DataFrame":
+    def feature_table(self) -> pd.DataFrame:
         """The feature dictionary, as the docs and reports show it."""
         import pandas as pd
 
-        return pd.DataFrame([{"feature": f.name, "type": f.type, "unit": f.unit or "-",
-                              "valid range": (f"[{f.min:g}, {f.max:g}]" if f.is_numeric and f.min is not None
-                                              and f.max is not None else ", ".join(f.categories) or "-"),
-                              "monotonic": f.monotonic or "-",
-                              "missing": f"imputed ({f.impute})" if f.impute else "refused",
-                              "description": f.description}
-                             for f in self.features])
+        return pd.DataFrame(
+            [
+                {
+                    "feature": f.name,
+                    "type": f.type,
+                    "unit": f.unit or "-",
+                    "valid range": (
+                        f"[{f.min:g}, {f.max:g}]"
+                        if f.is_numeric and f.min is not None and f.max is not None
+                        else ", ".join(f.categories) or "-"
+                    ),
+                    "monotonic": f.monotonic or "-",
+                    "missing": f"imputed ({f.impute})" if f.impute else "refused",
+                    "description": f.description,
+                }
+                for f in self.features
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         feats = []
@@ -150,8 +162,10 @@ def _parse_missing(raw: Any, ftype: str, where: str) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or set(raw) - {"allowed", "impute"}:
-        raise ContractError(f"{where}: `missing` must be a mapping with `allowed` (true/false) and "
-                            f"`impute`, e.g. missing: {{allowed: true, impute: median}}")
+        raise ContractError(
+            f"{where}: `missing` must be a mapping with `allowed` (true/false) and "
+            f"`impute`, e.g. missing: {{allowed: true, impute: median}}"
+        )
     allowed, impute = raw.get("allowed", False), raw.get("impute")
     if not isinstance(allowed, bool):
         raise ContractError(f"{where}: missing.allowed must be true or false, got {allowed!r}")
@@ -161,8 +175,10 @@ def _parse_missing(raw: Any, ftype: str, where: str) -> str | None:
         return None
     choices = IMPUTE_CATEGORY if ftype == "category" else IMPUTE_NUMERIC
     if impute not in choices:
-        raise ContractError(f"{where}: missing.allowed is true, so missing.impute must say how the "
-                            f"training pipeline fills a missing value: one of {choices}, got {impute!r}")
+        raise ContractError(
+            f"{where}: missing.allowed is true, so missing.impute must say how the "
+            f"training pipeline fills a missing value: one of {choices}, got {impute!r}"
+        )
     return str(impute)
 
 
@@ -204,8 +220,12 @@ def parse_contract(doc: dict, source_path: Path | None = None) -> Contract:
     positive = str(_require(t, "positive", "target"))
     if positive not in classes:
         raise ContractError(f"target: positive class {positive!r} is not one of {list(classes)}")
-    target = Target(name=str(_require(t, "name", "target")), classes=(classes[0], classes[1]),
-                    positive=positive, description=str(t.get("description", "")))
+    target = Target(
+        name=str(_require(t, "name", "target")),
+        classes=(classes[0], classes[1]),
+        positive=positive,
+        description=str(t.get("description", "")),
+    )
     raw_features = _require(doc, "features", "contract")
     if not raw_features:
         raise ContractError("contract: `features` is empty")

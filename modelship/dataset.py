@@ -1,10 +1,11 @@
 """Reading the raw snapshot, checking it against its manifest, and splitting it."""
+
 from __future__ import annotations
 
 import csv
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,7 @@ def write_manifest(snapshot: Path, source: str, contract: Contract) -> Path:
         "columns": list(frame.columns),
         "contract": f"{contract.name} v{contract.version}",
         "source": source,
-        "exported_at": datetime.now(timezone.utc).date().isoformat(),
+        "exported_at": datetime.now(UTC).date().isoformat(),
     }
     path = manifest_path_for(snapshot)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -57,8 +58,10 @@ def _read_manifest(manifest: Path) -> dict:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
         return {"sha256": str(doc["sha256"]), "rows": int(doc["rows"])}
     except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotError(f"manifest {manifest} is not a manifest (JSON with `sha256` and `rows`): "
-                            f"{exc}; restore it from git or re-export the snapshot") from None
+        raise SnapshotError(
+            f"manifest {manifest} is not a manifest (JSON with `sha256` and `rows`): "
+            f"{exc}; restore it from git or re-export the snapshot"
+        ) from None
 
 
 def _check_layout(snapshot: Path) -> None:
@@ -68,8 +71,9 @@ def _check_layout(snapshot: Path) -> None:
     try:
         _check_fields(snapshot)
     except UnicodeDecodeError as exc:
-        raise SnapshotError(f"snapshot {snapshot} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
-                            "export it again as UTF-8") from None
+        raise SnapshotError(
+            f"snapshot {snapshot} is not UTF-8 text ({exc.reason} at byte {exc.start}): export it again as UTF-8"
+        ) from None
 
 
 def _check_fields(snapshot: Path) -> None:
@@ -79,17 +83,20 @@ def _check_fields(snapshot: Path) -> None:
         if len(header) == 1:
             for sep, name in _OTHER_SEPARATORS.items():
                 if sep in header[0]:
-                    raise SnapshotError(f"snapshot {snapshot} is {name}-separated: this pipeline reads "
-                                        "comma-separated files; export it again with ',' between fields "
-                                        "and '.' as the decimal mark")
+                    raise SnapshotError(
+                        f"snapshot {snapshot} is {name}-separated: this pipeline reads "
+                        "comma-separated files; export it again with ',' between fields "
+                        "and '.' as the decimal mark"
+                    )
         ragged = [(reader.line_num, len(fields)) for fields in reader if fields and len(fields) != len(header)]
     if ragged:
-        shown = "; ".join(f"{data_rows([row_at_line(line)])} has {n} fields"
-                          for line, n in ragged[:_MAX_RAGGED_SHOWN])
+        shown = "; ".join(f"{data_rows([row_at_line(line)])} has {n} fields" for line, n in ragged[:_MAX_RAGGED_SHOWN])
         more = f" and {len(ragged) - _MAX_RAGGED_SHOWN} more rows" if len(ragged) > _MAX_RAGGED_SHOWN else ""
-        raise SnapshotError(f"snapshot {snapshot}: the header has {len(header)} fields but {shown}{more}; "
-                            "a field holds an unquoted comma or a value is missing its separator: fix "
-                            "these lines or re-export the file")
+        raise SnapshotError(
+            f"snapshot {snapshot}: the header has {len(header)} fields but {shown}{more}; "
+            "a field holds an unquoted comma or a value is missing its separator: fix "
+            "these lines or re-export the file"
+        )
 
 
 def load_snapshot(snapshot: str | Path, manifest: str | Path | None, contract: Contract) -> pd.DataFrame:
@@ -101,9 +108,11 @@ def load_snapshot(snapshot: str | Path, manifest: str | Path | None, contract: C
     if expected is not None:
         actual = sha256_file(snapshot)
         if actual != expected["sha256"]:
-            raise SnapshotError(f"snapshot {snapshot} does not match its manifest: sha256 "
-                                f"{actual[:12]}… != {expected['sha256'][:12]}…; restore the file "
-                                "from git or re-export it and update the manifest")
+            raise SnapshotError(
+                f"snapshot {snapshot} does not match its manifest: sha256 "
+                f"{actual[:12]}… != {expected['sha256'][:12]}…; restore the file "
+                "from git or re-export it and update the manifest"
+            )
     _check_layout(snapshot)
     try:
         frame = pd.read_csv(snapshot, dtype=_dtypes(contract))
@@ -126,10 +135,11 @@ def split(frame: pd.DataFrame, contract: Contract, test_size: float, seed: int) 
     """Seeded split, stratified on the target; keeps the original row index."""
     unlabelled = frame.index[frame[contract.target.name].isna()]
     if len(unlabelled):  # the data checks report it; this guards a caller that skipped them
-        raise SnapshotError(f"cannot split: {len(unlabelled)} missing label(s) in {data_rows(unlabelled)}; "
-                            "run the data checks and fix the rows they name")
-    train, test = train_test_split(frame, test_size=test_size, random_state=seed,
-                                   stratify=frame[contract.target.name])
+        raise SnapshotError(
+            f"cannot split: {len(unlabelled)} missing label(s) in {data_rows(unlabelled)}; "
+            "run the data checks and fix the rows they name"
+        )
+    train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=frame[contract.target.name])
     return Split(train=train.sort_index(), test=test.sort_index())
 
 

@@ -1,4 +1,5 @@
 """Test-set metrics, threshold choice, behavioural tests and the promotion gate."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,8 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import (brier_score_loss, confusion_matrix, f1_score, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import brier_score_loss, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 from .contract import Contract, Feature
 from .params import Params
@@ -45,15 +45,20 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
         "brier": float(brier_score_loss(y_true, proba)),
         "accuracy": float((tp + tn) / len(pred)),
         "threshold": float(threshold),
-        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
     }
 
 
 def confusion_table(metrics: dict[str, Any], contract: Contract) -> pd.DataFrame:
     pos, neg = contract.target.positive, contract.target.negative
-    return pd.DataFrame([[metrics["tp"], metrics["fn"]], [metrics["fp"], metrics["tn"]]],
-                        index=pd.Index([f"actual {pos}", f"actual {neg}"]),
-                        columns=[f"predicted {pos}", f"predicted {neg}"])
+    return pd.DataFrame(
+        [[metrics["tp"], metrics["fn"]], [metrics["fp"], metrics["tn"]]],
+        index=pd.Index([f"actual {pos}", f"actual {neg}"]),
+        columns=[f"predicted {pos}", f"predicted {neg}"],
+    )
 
 
 def calibration_table(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -62,6 +67,7 @@ def calibration_table(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> 
 
 
 # -- behavioural tests ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BehaviourResult:
@@ -100,8 +106,9 @@ def _spread(col: np.ndarray, seen: np.ndarray) -> float:
     return float(np.std(col[seen])) if seen.sum() >= 2 else 0.0
 
 
-def invariance_to_noise(model: Any, X: np.ndarray, contract: Contract, threshold: float,
-                        noise_scale: float, max_flip_rate: float, seed: int) -> BehaviourResult:
+def invariance_to_noise(
+    model: Any, X: np.ndarray, contract: Contract, threshold: float, noise_scale: float, max_flip_rate: float, seed: int
+) -> BehaviourResult:
     """Tiny measurement noise (a share of each feature's std) must rarely change a decision.
 
     Noise goes on observed values only: a missing value stays missing, and a
@@ -125,26 +132,34 @@ def invariance_to_noise(model: Any, X: np.ndarray, contract: Contract, threshold
         touched |= seen
     n = int(touched.sum())
     if n == 0:
-        return _not_measured(name, max_flip_rate, f"no numeric feature has two or more observed values "
-                             f"among {len(X)} cases, so no noise could be added")
+        return _not_measured(
+            name,
+            max_flip_rate,
+            f"no numeric feature has two or more observed values among {len(X)} cases, so no noise could be added",
+        )
     before = model.predict_proba(X[touched])[:, 1] >= threshold
     after = model.predict_proba(noisy[touched])[:, 1] >= threshold
     flips = float(np.mean(before != after))
     note = f"; left unchanged (no spread): {', '.join(skipped)}" if skipped else ""
-    return BehaviourResult(name, flips <= max_flip_rate, flips, max_flip_rate,
-                           f"{int(np.sum(before != after))} of {n} decisions changed under noise of "
-                           f"{noise_scale:.1%} of each feature's standard deviation{note}")
+    return BehaviourResult(
+        name,
+        flips <= max_flip_rate,
+        flips,
+        max_flip_rate,
+        f"{int(np.sum(before != after))} of {n} decisions changed under noise of "
+        f"{noise_scale:.1%} of each feature's standard deviation{note}",
+    )
 
 
-def _direction(model: Any, X: np.ndarray, j: int, feat: Feature, contract: Contract, tolerance: float,
-               steps: int) -> BehaviourResult:
+def _direction(
+    model: Any, X: np.ndarray, j: int, feat: Feature, contract: Contract, tolerance: float, steps: int
+) -> BehaviourResult:
     name = f"direction: {feat.name} {feat.monotonic}"
     col, seen = _observed(X, j)
     span = _spread(col, seen) * 2
     if span == 0.0:
         why = "it has no observed value" if not seen.any() else "its observed values do not vary"
-        return _not_measured(name, tolerance, f"{feat.name} cannot be moved by its spread: {why} "
-                             f"among {len(X)} cases")
+        return _not_measured(name, tolerance, f"{feat.name} cannot be moved by its spread: {why} among {len(X)} cases")
     rows = X[seen]
     sign = 1.0 if feat.monotonic == "increasing" else -1.0
     probs = []
@@ -154,25 +169,38 @@ def _direction(model: Any, X: np.ndarray, j: int, feat: Feature, contract: Contr
         probs.append(model.predict_proba(shifted)[:, 1])
     worst_drop = float(np.max(np.maximum(0.0, -np.diff(np.vstack(probs), axis=0))))
     return BehaviourResult(
-        name, worst_drop <= tolerance, worst_drop, tolerance,
+        name,
+        worst_drop <= tolerance,
+        worst_drop,
+        tolerance,
         f"largest drop in probability of {contract.target.positive!r} over {len(rows)} of {len(X)} cases "
         f"(those with {feat.name} observed) when {feat.name} moves by up to 2 std in its "
-        f"{feat.monotonic} direction: {worst_drop:.4f}")
+        f"{feat.monotonic} direction: {worst_drop:.4f}",
+    )
 
 
-def monotonic_direction(model: Any, X: np.ndarray, contract: Contract, tolerance: float,
-                        steps: int = 5) -> list[BehaviourResult]:
+def monotonic_direction(
+    model: Any, X: np.ndarray, contract: Contract, tolerance: float, steps: int = 5
+) -> list[BehaviourResult]:
     """Raising a feature the contract marks `increasing` must not lower the positive probability."""
-    return [_direction(model, X, j, feat, contract, tolerance, steps)
-            for j, feat in enumerate(contract.features) if feat.monotonic and feat.is_numeric]
+    return [
+        _direction(model, X, j, feat, contract, tolerance, steps)
+        for j, feat in enumerate(contract.features)
+        if feat.monotonic and feat.is_numeric
+    ]
 
 
 def behaviour_table(results: list[BehaviourResult]) -> pd.DataFrame:
-    return pd.DataFrame([{"test": r.name, "status": r.status, "measured": r.measured,
-                          "limit": r.limit, "detail": r.detail} for r in results])
+    return pd.DataFrame(
+        [
+            {"test": r.name, "status": r.status, "measured": r.measured, "limit": r.limit, "detail": r.detail}
+            for r in results
+        ]
+    )
 
 
 # -- the gate ------------------------------------------------------------------
+
 
 @dataclass
 class GateDecision:
@@ -200,12 +228,20 @@ def _behaviour_reasons(behaviour: list[BehaviourResult]) -> tuple[bool, list[str
     return ok, reasons
 
 
-def gate(candidate: dict[str, float], params: Params, behaviour: list[BehaviourResult],
-         production: dict[str, float] | None = None, production_version: str | None = None) -> GateDecision:
+def gate(
+    candidate: dict[str, float],
+    params: Params,
+    behaviour: list[BehaviourResult],
+    production: dict[str, float] | None = None,
+    production_version: str | None = None,
+) -> GateDecision:
     """Promote only when every minimum holds, behaviour tests pass, and nothing regressed."""
     ok, reasons = True, []
-    minima = {"roc_auc": params.gate_min_roc_auc, "recall": params.gate_min_recall,
-              "precision": params.gate_min_precision}
+    minima = {
+        "roc_auc": params.gate_min_roc_auc,
+        "recall": params.gate_min_recall,
+        "precision": params.gate_min_precision,
+    }
     for metric, minimum in minima.items():
         passed = candidate[metric] >= minimum
         ok &= passed
@@ -224,7 +260,9 @@ def gate(candidate: dict[str, float], params: Params, behaviour: list[BehaviourR
             drop = production[metric] - candidate[metric]
             passed = drop <= tol
             ok &= passed
-            reasons.append(f"{metric} vs production {production_version}: {candidate[metric]:.4f} vs "
-                           f"{production[metric]:.4f} ({'within' if passed else 'regression beyond'} "
-                           f"tolerance {tol})")
+            reasons.append(
+                f"{metric} vs production {production_version}: {candidate[metric]:.4f} vs "
+                f"{production[metric]:.4f} ({'within' if passed else 'regression beyond'} "
+                f"tolerance {tol})"
+            )
     return GateDecision(promote=bool(ok), reasons=reasons)

@@ -1,4 +1,5 @@
 """Turning contract-shaped frames into the matrices the model reads."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Writing a file so that a reader sees the old content or the new, never half of it."""
+
 from __future__ import annotations
 
 import contextlib

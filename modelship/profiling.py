@@ -3,6 +3,7 @@
 whylogs 1.6.4 is the last release and is unmaintained; keeping it behind this
 adapter means the rest of the project depends on three functions, not on it.
 """
+
 from __future__ import annotations
 
 import os

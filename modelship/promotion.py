@@ -1,4 +1,5 @@
 """Recording an evaluation in the registry and acting on the gate's decision."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -9,9 +10,15 @@ from .evaluate import BehaviourResult, GateDecision
 from .registry import Registry
 
 
-def record_and_decide(registry: Registry, version: str, metrics: dict[str, Any],
-                      behaviour: list[BehaviourResult], decision: GateDecision, test_rows: int,
-                      actor: str = "pipeline") -> str:
+def record_and_decide(
+    registry: Registry,
+    version: str,
+    metrics: dict[str, Any],
+    behaviour: list[BehaviourResult],
+    decision: GateDecision,
+    test_rows: int,
+    actor: str = "pipeline",
+) -> str:
     """Store metrics, threshold and model card with the version; promote it if the gate says so.
 
     Returns the production version after the decision.

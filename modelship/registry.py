@@ -13,6 +13,7 @@ Every write that others may read happens in a temporary file that is then
 renamed into place, so a reader sees the old state or the new one, never half.
 A lock file serialises writers across processes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,11 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .fileio import write_atomic
 
@@ -73,7 +75,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Registry:
@@ -154,14 +156,14 @@ class Registry:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
     # -- writing -----------------------------------------------------------
-    def register(self, model: Any, metadata: dict[str, Any],
-                 extra_files: dict[str, Path] | None = None) -> str:
+    def register(self, model: Any, metadata: dict[str, Any], extra_files: dict[str, Path] | None = None) -> str:
         """Store a fitted model as the next version and return its name."""
         with self._locked():
             return self._register(model, metadata, extra_files)
 
-    def register_candidate(self, model: Any, metadata: dict[str, Any],
-                           extra_files: dict[str, Path] | None = None) -> tuple[str, bool]:
+    def register_candidate(
+        self, model: Any, metadata: dict[str, Any], extra_files: dict[str, Path] | None = None
+    ) -> tuple[str, bool]:
         """Register a trained candidate unless a version with its fingerprint exists.
 
         Returns (version, reused): reused is True when an identical candidate was found
@@ -184,13 +186,16 @@ class Registry:
         try:
             sio.dump(model, staging / MODEL_FILE)
             meta = dict(metadata)
-            meta.update(version=version, created_at=meta.get("created_at") or _now(),
-                        model_file=MODEL_FILE, model_sha256=sha256_file(staging / MODEL_FILE))
+            meta.update(
+                version=version,
+                created_at=meta.get("created_at") or _now(),
+                model_file=MODEL_FILE,
+                model_sha256=sha256_file(staging / MODEL_FILE),
+            )
             for name, src in (extra_files or {}).items():
                 shutil.copyfile(src, staging / name)
                 meta.setdefault("files", {})[name] = sha256_file(staging / name)
-            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True),
-                                                 encoding="utf-8")
+            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
             os.rename(staging, self.version_dir(version))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -199,8 +204,9 @@ class Registry:
         return version
 
     def _set_latest(self, version: str, reused: bool) -> None:
-        write_atomic(self.root / LATEST_FILE,
-                     json.dumps({"version": version, "reused": reused, "at": _now()}, indent=2))
+        write_atomic(
+            self.root / LATEST_FILE, json.dumps({"version": version, "reused": reused, "at": _now()}, indent=2)
+        )
 
     def write_card(self, version: str, text: str) -> Path:
         path = self.version_dir(version) / CARD_FILE
@@ -217,8 +223,7 @@ class Registry:
                 if key in fields:
                     raise RegistryError(f"metadata field {key!r} cannot be changed")
             meta.update(fields)
-            write_atomic(self.version_dir(version) / METADATA_FILE,
-                         json.dumps(meta, indent=2, sort_keys=True))
+            write_atomic(self.version_dir(version) / METADATA_FILE, json.dumps(meta, indent=2, sort_keys=True))
             return meta
 
     def _audit(self, record: dict[str, Any]) -> None:
@@ -227,8 +232,9 @@ class Registry:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def promote(self, version: str, actor: str = "cli", reason: str = "",
-                gate_overridden: bool = False) -> dict[str, Any]:
+    def promote(
+        self, version: str, actor: str = "cli", reason: str = "", gate_overridden: bool = False
+    ) -> dict[str, Any]:
         """Make `version` the production model (after checking its file is intact).
 
         gate_overridden records in the history that the evaluation gate had refused it.
@@ -240,9 +246,17 @@ class Registry:
             lineage = [v for v in pointer["lineage"] if v != version] + [version]
             new = {"version": version, "lineage": lineage, "updated_at": _now()}
             write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
-            self._audit({"at": new["updated_at"], "action": "promote", "version": version,
-                         "from": previous, "actor": actor, "reason": reason,
-                         "gate_overridden": gate_overridden})
+            self._audit(
+                {
+                    "at": new["updated_at"],
+                    "action": "promote",
+                    "version": version,
+                    "from": previous,
+                    "actor": actor,
+                    "reason": reason,
+                    "gate_overridden": gate_overridden,
+                }
+            )
             return new
 
     def rollback(self, actor: str = "cli", reason: str = "") -> str:
@@ -257,8 +271,16 @@ class Registry:
             self.verify(target)
             new = {"version": target, "lineage": lineage, "updated_at": _now()}
             write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
-            self._audit({"at": new["updated_at"], "action": "rollback", "version": target,
-                         "from": current, "actor": actor, "reason": reason})
+            self._audit(
+                {
+                    "at": new["updated_at"],
+                    "action": "rollback",
+                    "version": target,
+                    "from": current,
+                    "actor": actor,
+                    "reason": reason,
+                }
+            )
             return target
 
     # -- loading -----------------------------------------------------------
@@ -267,14 +289,14 @@ class Registry:
         meta = self.metadata(version)
         path = self.version_dir(version) / meta.get("model_file", MODEL_FILE)
         if not path.exists():
-            raise IntegrityError(f"model file for {version} is missing ({path}): "
-                                 "restore it or re-run `make train`")
+            raise IntegrityError(f"model file for {version} is missing ({path}): restore it or re-run `make train`")
         actual = sha256_file(path)
         if actual != meta["model_sha256"]:
             raise IntegrityError(
                 f"model file checksum mismatch for {version} (expected {meta['model_sha256'][:12]}…, "
                 f"got {actual[:12]}…): the file was modified or truncated; restore it or re-run "
-                "`make train`")
+                "`make train`"
+            )
         return meta
 
     def load(self, version: str) -> LoadedModel:
@@ -288,7 +310,6 @@ class Registry:
             raise IntegrityError(f"model file for {version} cannot be read: {exc}") from None
         foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
         if foreign:
-            raise IntegrityError(f"model file for {version} holds types this project does not "
-                                 f"trust: {foreign}")
+            raise IntegrityError(f"model file for {version} holds types this project does not trust: {foreign}")
         model = sio.load(path, trusted=untrusted)
         return LoadedModel(version=version, model=model, metadata=meta)

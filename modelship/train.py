@@ -1,4 +1,5 @@
 """Building, cross-validating, fitting and registering a candidate model."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,8 @@ import sklearn
 from sklearn.base import ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -59,8 +60,9 @@ def _column_steps(contract: Contract) -> list[tuple[str, Any, list[int]]]:
         if kind == "numeric":
             encode: Any = StandardScaler()
         else:
-            encode = OneHotEncoder(categories=[list(contract.features[i].categories) for i in columns],
-                                   handle_unknown="ignore")
+            encode = OneHotEncoder(
+                categories=[list(contract.features[i].categories) for i in columns], handle_unknown="ignore"
+            )
         if impute is not None:  # the contract allows these features to be missing and says how to fill them
             encode = Pipeline([("impute", SimpleImputer(strategy=impute)), ("encode", encode)])
         steps.append((kind if impute is None else f"{kind}_{impute}", encode, columns))
@@ -89,9 +91,11 @@ def require_planned_missing(frame: pd.DataFrame, contract: Contract) -> None:
     """Missing values only where the contract says how to impute them, and never in the label."""
     unplanned = [f.name for f in contract.features if not f.missing_allowed and frame[f.name].isna().any()]
     if unplanned:
-        raise TrainingError(f"missing values in {unplanned}, which the contract does not allow to be missing: "
-                            "run the data checks, then fix the rows or set "
-                            "`missing: {allowed: true, impute: median}` on each of these features")
+        raise TrainingError(
+            f"missing values in {unplanned}, which the contract does not allow to be missing: "
+            "run the data checks, then fix the rows or set "
+            "`missing: {allowed: true, impute: median}` on each of these features"
+        )
     if frame[contract.target.name].isna().any():
         raise TrainingError(f"missing labels in {contract.target.name!r}: run the data checks and fix the rows")
 
@@ -107,19 +111,27 @@ class CVResult:
         return float(self.folds.roc_auc.mean())
 
 
-def cross_validate(estimator: ClassifierMixin, X: np.ndarray, y: np.ndarray, folds: int, seed: int,
-                   progress: bool = True) -> CVResult:
+def cross_validate(
+    estimator: ClassifierMixin, X: np.ndarray, y: np.ndarray, folds: int, seed: int, progress: bool = True
+) -> CVResult:
     """Stratified k-fold; keeps out-of-fold probabilities for threshold selection later."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof = np.full(len(y), np.nan)
     rows = []
-    for k, (fit_idx, val_idx) in enumerate(tqdm(splitter.split(X, y), total=folds, desc="cross-validation",
-                                                  disable=not progress), start=1):
+    for k, (fit_idx, val_idx) in enumerate(
+        tqdm(splitter.split(X, y), total=folds, desc="cross-validation", disable=not progress), start=1
+    ):
         model = clone(estimator).fit(X[fit_idx], y[fit_idx])
         oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
-        rows.append({"fold": k, "train_rows": len(fit_idx), "validation_rows": len(val_idx),
-                     "roc_auc": roc_auc_score(y[val_idx], oof[val_idx]),
-                     "brier": brier_score_loss(y[val_idx], oof[val_idx])})
+        rows.append(
+            {
+                "fold": k,
+                "train_rows": len(fit_idx),
+                "validation_rows": len(val_idx),
+                "roc_auc": roc_auc_score(y[val_idx], oof[val_idx]),
+                "brier": brier_score_loss(y[val_idx], oof[val_idx]),
+            }
+        )
     return CVResult(oof_proba=oof, y=y, folds=pd.DataFrame(rows))
 
 
@@ -131,10 +143,17 @@ def git_commit() -> str:
     """
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=10, cwd=here).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True, timeout=10, cwd=here).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10, cwd=here
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+            cwd=here,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
@@ -143,9 +162,14 @@ def git_commit() -> str:
 def library_versions() -> dict[str, str]:
     import skops
 
-    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "skops": skops.__version__,
-            "modelship": __version__}
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "skops": skops.__version__,
+        "modelship": __version__,
+    }
 
 
 @dataclass(frozen=True)
@@ -176,9 +200,15 @@ def fingerprint(metadata: dict[str, Any], oof_proba: np.ndarray, fitted_proba: n
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def train_candidate(train: pd.DataFrame, contract: Contract, params: Params, registry: Registry,
-                    data_sha256: str, extra_files: dict[str, Path] | None = None,
-                    progress: bool = True) -> TrainResult:
+def train_candidate(
+    train: pd.DataFrame,
+    contract: Contract,
+    params: Params,
+    registry: Registry,
+    data_sha256: str,
+    extra_files: dict[str, Path] | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Cross-validate, fit on the whole training split, and register the result as a candidate.
 
     A run identical to a registered version (see `fingerprint`) registers nothing: the result
@@ -196,10 +226,14 @@ def train_candidate(train: pd.DataFrame, contract: Contract, params: Params, reg
         "contract": contract.to_dict(),
         "positive_label": contract.target.positive,
         "negative_label": contract.target.negative,
-        "params": params.model_dump(include={"seed", "model", "regularization_C", "calibration", "cv_folds",
-                                             "test_size"}),
-        "cv": {"roc_auc_mean": cv.mean_roc_auc, "roc_auc_std": float(cv.folds.roc_auc.std()),
-               "brier_mean": float(cv.folds.brier.mean())},
+        "params": params.model_dump(
+            include={"seed", "model", "regularization_C", "calibration", "cv_folds", "test_size"}
+        ),
+        "cv": {
+            "roc_auc_mean": cv.mean_roc_auc,
+            "roc_auc_std": float(cv.folds.roc_auc.std()),
+            "brier_mean": float(cv.folds.brier.mean()),
+        },
         "libraries": library_versions(),
         "git_commit": git_commit(),
     }
@@ -210,8 +244,7 @@ def train_candidate(train: pd.DataFrame, contract: Contract, params: Params, reg
         files = {OOF_FILE: oof_path, **(extra_files or {})}
         version, reused = registry.register_candidate(model, metadata, extra_files=files)
     if reused and progress:
-        print(f"identical to registered {version} (same data, params, code and predictions): "
-              "nothing new registered")
+        print(f"identical to registered {version} (same data, params, code and predictions): nothing new registered")
     return TrainResult(version=version, model=model, cv=cv, metadata=registry.metadata(version), reused=reused)
 
 
@@ -219,8 +252,9 @@ def read_oof(registry: Registry, version: str) -> pd.DataFrame:
     return pd.read_csv(registry.version_dir(version) / OOF_FILE)
 
 
-def compare_settings(train: pd.DataFrame, contract: Contract, params: Params,
-                     strengths: tuple[float, ...] = (0.03, 0.3, 3.0)) -> pd.DataFrame:
+def compare_settings(
+    train: pd.DataFrame, contract: Contract, params: Params, strengths: tuple[float, ...] = (0.03, 0.3, 3.0)
+) -> pd.DataFrame:
     """Cross-validated ROC AUC and Brier score around the chosen settings, on the same folds."""
     X, y = to_matrix(train, contract), target(train, contract)
     grid = [{"regularization_C": c} for c in strengths] if params.model == "logistic_regression" else [{}]
@@ -228,11 +262,16 @@ def compare_settings(train: pd.DataFrame, contract: Contract, params: Params,
     for setting in grid:
         for calibration in ("none", "sigmoid"):
             trial = params.replace(**setting, calibration=calibration)
-            cv = cross_validate(build_estimator(contract, trial), X, y, params.cv_folds, params.seed,
-                                progress=False)
-            rows.append({"model": params.model, "C": trial.regularization_C if setting else None,
-                         "calibration": calibration, "roc_auc": cv.mean_roc_auc,
-                         "brier": float(cv.folds.brier.mean()),
-                         "chosen": trial.calibration == params.calibration
-                         and trial.regularization_C == params.regularization_C})
+            cv = cross_validate(build_estimator(contract, trial), X, y, params.cv_folds, params.seed, progress=False)
+            rows.append(
+                {
+                    "model": params.model,
+                    "C": trial.regularization_C if setting else None,
+                    "calibration": calibration,
+                    "roc_auc": cv.mean_roc_auc,
+                    "brier": float(cv.folds.brier.mean()),
+                    "chosen": trial.calibration == params.calibration
+                    and trial.regularization_C == params.regularization_C,
+                }
+            )
     return pd.DataFrame(rows)

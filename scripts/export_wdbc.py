@@ -3,6 +3,7 @@
 Run once; the pipeline then reads data/raw/wdbc.csv and never this script.
 Re-running it reproduces the same bytes (and so the same sha256).
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,9 +27,12 @@ def main() -> int:
     frame = frame[contract.columns]
     out = ROOT / "data/raw/wdbc.csv"
     frame.to_csv(out, index=False, float_format="%.10g", lineterminator="\n")
-    write_manifest(out, source=f"sklearn.datasets.load_breast_cancer (scikit-learn {sklearn.__version__}); "
-                   "originally UCI ML repository, Wolberg, Street and Mangasarian (1995)",
-                   contract=contract)
+    write_manifest(
+        out,
+        source=f"sklearn.datasets.load_breast_cancer (scikit-learn {sklearn.__version__}); "
+        "originally UCI ML repository, Wolberg, Street and Mangasarian (1995)",
+        contract=contract,
+    )
     print(f"wrote {out} ({len(frame)} rows)")
     return 0
 

@@ -13,6 +13,7 @@ or fixture runs, so no server or Ray is started) and reads each collected item's
     python scripts/test_catalogue.py          # rewrite the page
     python scripts/test_catalogue.py --check  # exit 1 if the page is stale, or a test lacks a marker
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,7 +38,7 @@ FIELDS = ("part", "scope", "strategy", "tool")
 SCOPES = {
     "unit": "one module's functions or classes, in the test process, on real files in temporary folders",
     "integration": "several of the project's components together in the test process (the API app with "
-                   "the real model, registry and SQLite store; training on the real data)",
+    "the real model, registry and SQLite store; training on the real data)",
     "system": "the service started the project's way (Ray Serve under the launcher), called over HTTP",
     "end-to-end": "the whole pipeline: the notebooks executed from the data snapshot to a promoted model",
 }
@@ -129,9 +130,17 @@ def collect(paths: Iterable[str] = ("tests",)) -> list[Case]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     collector, out = _Collector(), io.StringIO()
-    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-            "-c", str(ROOT / "pyproject.toml"),
-            *[str(ROOT / p) for p in paths]]
+    args = [
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        *[str(ROOT / p) for p in paths],
+    ]
     with contextlib.redirect_stdout(out):
         code = pytest.main(args, plugins=[collector])
     if code != 0:
@@ -145,16 +154,22 @@ def problems(cases: list[Case]) -> list[str]:
     for case in cases:
         found += [f"{case.nodeid}: {e}" for e in case.errors]
         if not case.requirements:
-            found.append(f"{case.nodeid}: no requirement marker; add pytest.mark.requirement(\"C<n>.<n>\", ...)")
-        found += [f"{case.nodeid}: requirement id {r!r} is not of the form C<n>.<n>"
-                  for r in case.requirements if not REQUIREMENT_ID.fullmatch(r)]
+            found.append(f'{case.nodeid}: no requirement marker; add pytest.mark.requirement("C<n>.<n>", ...)')
+        found += [
+            f"{case.nodeid}: requirement id {r!r} is not of the form C<n>.<n>"
+            for r in case.requirements
+            if not REQUIREMENT_ID.fullmatch(r)
+        ]
         found += _field_problems(case)
     return found + _docstring_problems(cases)
 
 
 def _field_problems(case: Case) -> list[str]:
-    found = [f"{case.nodeid}: catalogue field {k!r} is unknown (known: {', '.join(FIELDS)})"
-             for k in case.fields if k not in FIELDS]
+    found = [
+        f"{case.nodeid}: catalogue field {k!r} is unknown (known: {', '.join(FIELDS)})"
+        for k in case.fields
+        if k not in FIELDS
+    ]
     for key in FIELDS:
         value = case.fields.get(key)
         if not isinstance(value, str) or not value.strip():
@@ -164,9 +179,12 @@ def _field_problems(case: Case) -> list[str]:
         found.append(f"{case.nodeid}: scope {scope!r} is not one of {', '.join(SCOPES)}")
     strategy = case.fields.get("strategy")
     if isinstance(strategy, str):
-        found += [f"{case.nodeid}: strategy {s!r} is not one of {', '.join(STRATEGIES)} "
-                  "(add it to STRATEGIES in scripts/test_catalogue.py with its meaning)"
-                  for s in _terms(strategy) if s not in STRATEGIES]
+        found += [
+            f"{case.nodeid}: strategy {s!r} is not one of {', '.join(STRATEGIES)} "
+            "(add it to STRATEGIES in scripts/test_catalogue.py with its meaning)"
+            for s in _terms(strategy)
+            if s not in STRATEGIES
+        ]
     return found
 
 
@@ -234,11 +252,13 @@ def _table(head: list[str], lines: list[list[str]], caption: str, tid: str) -> s
 
 
 def _vocabulary() -> str:
-    return ("\n## Vocabulary\n\nThe scope says how much of the system a test runs; the strategy says how it "
-            "chooses its inputs and what it asserts. A test may combine strategies.\n\n"
-            + _table(["Scope", "What runs"], [[k, v] for k, v in SCOPES.items()], "Scopes", "scopes")
-            + "\n" + _table(["Strategy", "Meaning"], [[k, v] for k, v in STRATEGIES.items()],
-                            "Strategies", "strategies"))
+    return (
+        "\n## Vocabulary\n\nThe scope says how much of the system a test runs; the strategy says how it "
+        "chooses its inputs and what it asserts. A test may combine strategies.\n\n"
+        + _table(["Scope", "What runs"], [[k, v] for k, v in SCOPES.items()], "Scopes", "scopes")
+        + "\n"
+        + _table(["Strategy", "Meaning"], [[k, v] for k, v in STRATEGIES.items()], "Strategies", "strategies")
+    )
 
 
 def _index(cases: list[Case]) -> str:
@@ -252,9 +272,11 @@ def _index(cases: list[Case]) -> str:
         modules = by_req[rid]
         links = ", ".join(f"[`{m}`](#mod-{_slug(m)}) ({n})" for m, n in sorted(modules.items()))
         lines.append([rid, str(sum(modules.values())), links])
-    return ("\n## Requirements to tests\n\nFor each requirement, the number of test cases that give "
-            "evidence for it and the modules they are in (with their number of cases).\n\n"
-            + _table(["Requirement", "Cases", "Modules"], lines, "Test cases per requirement", "requirements"))
+    return (
+        "\n## Requirements to tests\n\nFor each requirement, the number of test cases that give "
+        "evidence for it and the modules they are in (with their number of cases).\n\n"
+        + _table(["Requirement", "Cases", "Modules"], lines, "Test cases per requirement", "requirements")
+    )
 
 
 def _module_section(module: str, group: list[Case]) -> str:
@@ -274,8 +296,13 @@ def render(cases: list[Case]) -> str:
     """The whole page, from the collected cases."""
     modules = _by_module(cases)
     functions = sum(len({c.function for c in g}) for g in modules.values())
-    parts = [HEADER, f"\n{len(cases)} test cases ({functions} test functions, parametrised cases "
-                     f"grouped below) in {len(modules)} modules.\n", _vocabulary(), _index(cases)]
+    parts = [
+        HEADER,
+        f"\n{len(cases)} test cases ({functions} test functions, parametrised cases "
+        f"grouped below) in {len(modules)} modules.\n",
+        _vocabulary(),
+        _index(cases),
+    ]
     folder = None
     for module, group in modules.items():
         if str(Path(module).parent) != folder:
@@ -290,8 +317,7 @@ def write_or_check(text: str, page: Path, check: bool) -> int:
     shown = page.relative_to(ROOT) if page.is_relative_to(ROOT) else page
     if check:
         if not page.exists() or page.read_text(encoding="utf-8") != text:
-            print(f"{shown} is out of date: run `python scripts/test_catalogue.py` and commit it",
-                  file=sys.stderr)
+            print(f"{shown} is out of date: run `python scripts/test_catalogue.py` and commit it", file=sys.stderr)
             return 1
         return 0
     page.write_text(text, encoding="utf-8")

@@ -1,4 +1,5 @@
 """`python -m serve run | openapi`: see serve/launcher.py."""
+
 import sys
 
 from serve.launcher import main

@@ -17,6 +17,7 @@ replica restarts, no request fails, and once a switch is written no replica answ
 version. `user_config.pinned_version` overrides the pointer through Serve's reconfigure
 (`serve deploy` with a new value).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,12 @@ from serve.settings import Settings
 
 log = logging.getLogger("ray.serve")
 
-DEFAULT_USER_CONFIG = {"max_batch_size": 32, "batch_wait_timeout_s": 0.0, "poll_interval_s": 1.0,
-                       "pinned_version": None}
+DEFAULT_USER_CONFIG = {
+    "max_batch_size": 32,
+    "batch_wait_timeout_s": 0.0,
+    "poll_interval_s": 1.0,
+    "pinned_version": None,
+}
 
 
 @serve.deployment(name="Ingress")
@@ -96,7 +101,7 @@ class Ingress:
         scores = self.holder.predict(np.concatenate(batches))
         out, start = [], 0
         for n in sizes:
-            out.append(Scores(scores.version, scores.threshold, scores.probabilities[start:start + n]))
+            out.append(Scores(scores.version, scores.threshold, scores.probabilities[start : start + n]))
             start += n
         return out
 

@@ -4,16 +4,18 @@ headers, CORS allowlist; and the filter of client request ids (RequestIdFilter).
 Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a copy per
 request on the hot path.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from serve.auth import NO_STORE
 from serve.problems import PROBLEM_JSON, problem_body
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -56,8 +58,7 @@ class Guard:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in extra if k not in present]
+                message["headers"] = list(message.get("headers", [])) + [(k, v) for k, v in extra if k not in present]
             await send(message)
 
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
@@ -102,32 +103,51 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
     async def _too_large(self, path: str, send: Any) -> None:
-        headers, body = _problem(413, "payload-too-large", "Content Too Large",
-                                 f"the request body exceeds {self.max_body} bytes; send fewer records per request",
-                                 path)
+        headers, body = _problem(
+            413,
+            "payload-too-large",
+            "Content Too Large",
+            f"the request body exceeds {self.max_body} bytes; send fewer records per request",
+            path,
+        )
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _unsupported_coding(self, path: str, send: Any) -> None:
         # A compressed body would be decoded past the size limit (a zip bomb) or read as garbage.
-        headers, body = _problem(415, "unsupported-media-type", "Unsupported Media Type",
-                                 "the API takes uncompressed bodies only: send it without Content-Encoding",
-                                 path)
+        headers, body = _problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "the API takes uncompressed bodies only: send it without Content-Encoding",
+            path,
+        )
         await send({"type": "http.response.start", "status": 415, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _preflight(self, scope: Scope, send: Any, allowed: bool) -> None:
         if not allowed:
-            headers, body = _problem(403, "cors-origin-refused", "Forbidden",
-                                     "this origin is not allowed to call the API from a browser",
-                                     scope.get("path", ""))
+            headers, body = _problem(
+                403,
+                "cors-origin-refused",
+                "Forbidden",
+                "this origin is not allowed to call the API from a browser",
+                scope.get("path", ""),
+            )
             await send({"type": "http.response.start", "status": 403, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await send({"type": "http.response.start", "status": 204, "headers": [
-            (b"access-control-allow-methods", CORS_METHODS),
-            (b"access-control-allow-headers", CORS_HEADERS),
-            (b"access-control-max-age", b"600")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [
+                    (b"access-control-allow-methods", CORS_METHODS),
+                    (b"access-control-allow-headers", CORS_HEADERS),
+                    (b"access-control-max-age", b"600"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
 

@@ -29,6 +29,7 @@ plus the environment this project needs:
 
 Ctrl-C (SIGINT) or SIGTERM shuts Serve down, then the Ray processes this command started.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ cluster_name: modelship-local
 PROXY_PORT_OFFSET = 10
 
 
-def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = True,
-                        service_port: int | None = None) -> dict[str, str]:
+def prepare_environment(
+    root: Path, ray_dir: Path, throughput_optimized: bool = True, service_port: int | None = None
+) -> dict[str, str]:
     """The environment variables Ray's processes must start with; also applied to os.environ.
 
     With `service_port` (and throughput-optimized on), direct ingress hands the ingress
@@ -78,7 +80,8 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
     # Direct ingress drains an ingress replica for 30 s by default before stopping it, so that
     # a load balancer stops sending it traffic; with none in front, Ctrl-C would hang that long.
     env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = os.environ.get(
-        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2"
+    )
     # A one-machine cluster on loopback. Ray otherwise finds "its" address with a UDP
     # connect() to 8.8.8.8:53 (no packet leaves, but it names a public host) and then binds
     # and connects on the machine's external interface. This flag (named for Windows and
@@ -90,7 +93,8 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
     env[GRPC_HOST_ENV] = "127.0.0.1"
     # Serve calls this in its proxy actor before the proxy's server starts (serve/shared_port.py).
     env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] = os.environ.get(
-        "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", PROXY_CALLBACK)
+        "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", PROXY_CALLBACK
+    )
     env[PROXY_ROLE_ENV] = "serve"
     if throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
@@ -116,8 +120,9 @@ def load_config(path: Path) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
-        throughput_optimized: bool = True) -> int:
+def run(
+    config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int, throughput_optimized: bool = True
+) -> int:
     root = Path.cwd()
     ray_dir = ray_dir.resolve()
     raw = load_config(config_path)
@@ -166,8 +171,11 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
         client.deploy_apps(config, _blocking=False)
         http = config.http_options
         where = f"http://127.0.0.1:{service_port}" if throughput_optimized else f"http://{http.host}:{http.port}"
-        print(f"modelship: deploying {config_path} on {where} (Serve's proxy on :{http.port}; "
-              f"Ray temp {tmp}); Ctrl-C stops it", flush=True)
+        print(
+            f"modelship: deploying {config_path} on {where} (Serve's proxy on :{http.port}; "
+            f"Ray temp {tmp}); Ctrl-C stops it",
+            flush=True,
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -193,8 +201,9 @@ def supervise(argv: list[str]) -> int:
     die before Serve could drain. In a session of its own, only the launcher gets the
     signal, shuts Serve down, then stops the Ray processes it started.
     """
-    child = subprocess.Popen([sys.executable, "-m", "serve", *argv], env={**os.environ, CHILD_ENV: "1"},
-                             start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "serve", *argv], env={**os.environ, CHILD_ENV: "1"}, start_new_session=True
+    )
     forwarded = False
 
     def forward(signum: int, _frame: Any) -> None:
@@ -219,12 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="start Ray and the Serve application (Ctrl-C stops both)")
     p_run.add_argument("--config", type=Path, default=Path("serve/config.yaml"))
-    p_run.add_argument("--ray-dir", type=Path, default=Path("var/ray"),
-                       help="Ray's home and temp folder (git-ignored)")
+    p_run.add_argument("--ray-dir", type=Path, default=Path("var/ray"), help="Ray's home and temp folder (git-ignored)")
     p_run.add_argument("--no-dashboard", action="store_true", help="do not start Ray's dashboard")
     p_run.add_argument("--dashboard-port", type=int, default=8265)
-    p_run.add_argument("--no-throughput-optimized", action="store_true",
-                       help="run Serve with its defaults (a proxy actor in front of the ingress)")
+    p_run.add_argument(
+        "--no-throughput-optimized",
+        action="store_true",
+        help="run Serve with its defaults (a proxy actor in front of the ingress)",
+    )
     p_api = sub.add_parser("openapi", help="write the OpenAPI document (no Ray needed)")
     p_api.add_argument("--config", type=Path, default=Path("serve/config.yaml"))
     p_api.add_argument("--out", type=Path, default=Path("docs/api/openapi.json"))
@@ -234,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         prepare_environment(Path.cwd(), args.ray_dir.resolve(), not args.no_throughput_optimized)
         return supervise(list(sys.argv[1:] if argv is None else argv))
     if args.command == "run":
-        return run(args.config, args.ray_dir, not args.no_dashboard, args.dashboard_port,
-                   not args.no_throughput_optimized)
+        return run(
+            args.config, args.ray_dir, not args.no_dashboard, args.dashboard_port, not args.no_throughput_optimized
+        )
     from serve.spec import write_openapi
+
     write_openapi(args.config, args.out)
     print(f"wrote {args.out}")
     return 0

@@ -4,6 +4,7 @@ The Ray deployment (serve/app.py) wraps a ModelHolder; so does LocalBackend, whi
 benchmark's uvicorn server and the in-process tests use. A version switch loads the new model beside the old one
 and then swaps one reference, so a request in flight finishes on the version it started with.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,11 @@ class Backend(Protocol):
 def card_of(loaded: LoadedModel) -> dict[str, Any]:
     """The metadata a client may see: no paths, no parameters of the training run."""
     meta = loaded.metadata
-    metrics = {k: float(v) for k, v in (meta.get("metrics") or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {
+        k: float(v)
+        for k, v in (meta.get("metrics") or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     return {
         "version": loaded.version,
         "created_at": meta.get("created_at"),
@@ -86,8 +90,10 @@ class ModelHolder:
             return self.pinned_version
         version = self.registry.production()
         if version is None:
-            raise RegistryError(f"no production model in the registry ({self.registry.root.name}): "
-                                "run `make run`, or `make promote VERSION=...`")
+            raise RegistryError(
+                f"no production model in the registry ({self.registry.root.name}): "
+                "run `make run`, or `make promote VERSION=...`"
+            )
         return version
 
     def _load(self, version: str) -> tuple[LoadedModel, list[int] | None]:
@@ -102,8 +108,10 @@ class ModelHolder:
             return None
         missing = [f for f in loaded.feature_names if f not in self.feature_order]
         if missing:
-            raise RegistryError(f"model {loaded.version} needs features the data contract does not have "
-                                f"({', '.join(missing)}): retrain it on the current contract")
+            raise RegistryError(
+                f"model {loaded.version} needs features the data contract does not have "
+                f"({', '.join(missing)}): retrain it on the current contract"
+            )
         return [self.feature_order.index(f) for f in loaded.feature_names]
 
     def _pointer_stamp(self) -> tuple[int, int, int] | None:

@@ -3,10 +3,12 @@
 Each problem type has a stable URI under PROBLEM_BASE that docs/api.qmd explains; clients
 switch on `type`, people read `title` and `detail`.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -24,8 +26,16 @@ log = logging.getLogger("modelship.api")
 class ApiProblem(Exception):
     """Raise in a route to answer with a problem document."""
 
-    def __init__(self, status: int, kind: str, detail: str, *, title: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.kind, self.detail = status, kind, detail
         self.title = title or HTTPStatus(status).phrase
@@ -48,13 +58,15 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong for this request, and how to fix it.")
     instance: str = Field(description="The request path the problem relates to.")
     invalid_params: list[InvalidParam] | None = Field(
-        default=None, description="For 422: every field that failed validation.")
+        default=None, description="For 422: every field that failed validation."
+    )
     error: str | None = Field(default=None, description="For the auth endpoints: the RFC 6749 error code.")
     error_description: str | None = Field(default=None, description="For the auth endpoints: as `detail`.")
 
 
-def problem_body(status: int, kind: str, detail: str, instance: str, *, title: str | None = None,
-                 **extra: Any) -> bytes:
+def problem_body(
+    status: int, kind: str, detail: str, instance: str, *, title: str | None = None, **extra: Any
+) -> bytes:
     """The JSON bytes of a problem document; members whose value is None are left out."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + kind,
@@ -67,17 +79,39 @@ def problem_body(status: int, kind: str, detail: str, instance: str, *, title: s
     return json.dumps(body).encode()
 
 
-def problem_response(status: int, kind: str, detail: str, instance: str, *, title: str | None = None,
-                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    return Response(problem_body(status, kind, detail, instance, title=title, **extra), status_code=status,
-                    media_type=PROBLEM_JSON, headers=headers)
+def problem_response(
+    status: int,
+    kind: str,
+    detail: str,
+    instance: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return Response(
+        problem_body(status, kind, detail, instance, title=title, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 _KIND_BY_STATUS = {
-    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-    405: "method-not-allowed", 406: "not-acceptable", 409: "conflict", 413: "payload-too-large",
-    415: "unsupported-media-type", 422: "validation-error", 429: "too-many-requests",
-    500: "internal-error", 503: "service-unavailable", 504: "timeout",
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "service-unavailable",
+    504: "timeout",
 }
 
 
@@ -85,7 +119,7 @@ def kind_for(status: int) -> str:
     return _KIND_BY_STATUS.get(status, "http-error")
 
 
-def _reason(err: dict[str, Any]) -> str:
+def _reason(err: Mapping[str, Any]) -> str:
     """The pydantic message plus the constraint's value, without echoing the input back."""
     msg = str(err.get("msg", "invalid value"))
     ctx = err.get("ctx") or {}
@@ -98,7 +132,7 @@ def _reason(err: dict[str, Any]) -> str:
     return msg
 
 
-def validation_params(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+def validation_params(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     out = []
     for err in errors[:50]:  # a 10,000-field garbage body must not make a 10,000-entry answer
         loc = [str(p) for p in err.get("loc", ())]
@@ -113,29 +147,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> Response:
-        return problem_response(exc.status, exc.kind, exc.detail, request.url.path, title=exc.title,
-                                headers=exc.headers, **exc.extra)
+        return problem_response(
+            exc.status, exc.kind, exc.detail, request.url.path, title=exc.title, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         params = validation_params(list(exc.errors()))
         names = ", ".join(sorted({p["name"] for p in params}))
-        return problem_response(422, "validation-error",
-                                f"the request does not match the schema; see invalid_params ({names})",
-                                request.url.path, invalid_params=params)
+        return problem_response(
+            422,
+            "validation-error",
+            f"the request does not match the schema; see invalid_params ({names})",
+            request.url.path,
+            invalid_params=params,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = {404: "no such resource: check the path against /openapi.json",
-                  405: "this method is not allowed on this path: see /openapi.json"}.get(
-            exc.status_code, str(exc.detail) if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase)
-        return problem_response(exc.status_code, kind_for(exc.status_code), detail, request.url.path,
-                                headers=dict(exc.headers or {}))
+        detail = {
+            404: "no such resource: check the path against /openapi.json",
+            405: "this method is not allowed on this path: see /openapi.json",
+        }.get(exc.status_code, str(exc.detail) if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase)
+        return problem_response(
+            exc.status_code, kind_for(exc.status_code), detail, request.url.path, headers=dict(exc.headers or {})
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Logged with its traceback for the operator; the client sees no internals.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal-error",
-                                "the server failed to handle this request; retry later or contact the operator",
-                                request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "the server failed to handle this request; retry later or contact the operator",
+            request.url.path,
+        )

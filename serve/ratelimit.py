@@ -6,6 +6,7 @@ Each check is one short transaction, taken under an flock() so that a replica wa
 another wakes the moment it is done (SQLite's own busy handler sleeps a millisecond or more).
 The file is not synced to disk: a crash can only hand clients fresh buckets.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -16,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 
 BUCKETS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -75,8 +75,9 @@ class SharedTokenBuckets:
             wait = 0.0 if tokens >= cost else (cost - tokens) / rate
             if not wait:
                 tokens -= cost
-            db.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)",
-                       (key, tokens, now, now + (limit - tokens) / rate))
+            db.execute(
+                "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (key, tokens, now, now + (limit - tokens) / rate)
+            )
             self._calls += 1
             if self._calls % self.PRUNE_EVERY == 0:
                 db.execute("DELETE FROM buckets WHERE full_at < ?", (now,))

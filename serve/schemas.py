@@ -4,6 +4,7 @@ Nothing here restates the feature list: `record_model(contract)` turns each cont
 into a strict, bounded pydantic field, so the OpenAPI document shows the same names, ranges,
 units and descriptions as contracts/*.yaml.
 """
+
 from __future__ import annotations
 
 import enum
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from modelship.contract import Contract
 from serve.auth import GRANT_TYPES
 
-DECISION_SUPPORT = ("Decision support only: this prediction supports, and does not replace, "
-                    "the diagnosis of a pathologist.")
+DECISION_SUPPORT = (
+    "Decision support only: this prediction supports, and does not replace, the diagnosis of a pathologist."
+)
 ID_PATTERN = r"^[0-9a-f]{32}$"
 VERSION_PATTERN = r"^v[0-9]{4,}$"
 
@@ -27,8 +29,9 @@ def _feature_field(feature: Any) -> tuple[Any, Any]:
         choices = Literal[tuple(feature.categories)]  # type: ignore[valid-type]
         return choices, Field(description=feature.description, json_schema_extra=extra)
     py_type = int if feature.type == "int" else float
-    return py_type, Field(ge=feature.min, le=feature.max, description=feature.description,
-                          allow_inf_nan=False, json_schema_extra=extra)
+    return py_type, Field(
+        ge=feature.min, le=feature.max, description=feature.description, allow_inf_nan=False, json_schema_extra=extra
+    )
 
 
 def record_model(contract: Contract) -> type[BaseModel]:
@@ -64,8 +67,10 @@ def contract_models(contract: Contract, max_rows: int) -> ContractModels:
         "PredictRequest",
         __config__=ConfigDict(strict=True, extra="forbid"),
         __doc__=f"One to {max_rows} cases to score.",
-        records=(list[record], Field(min_length=1, max_length=max_rows,  # type: ignore[valid-type]
-                                     description=f"The cases to score, at most {max_rows}.")),
+        records=(
+            list[record],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=max_rows, description=f"The cases to score, at most {max_rows}."),
+        ),
     )
     feedback = create_model(
         "FeedbackRequest",
@@ -78,8 +83,9 @@ def contract_models(contract: Contract, max_rows: int) -> ContractModels:
 
 
 class Prediction(BaseModel):
-    prediction_id: str = Field(pattern=ID_PATTERN, description="Keep it to read the prediction back "
-                                                               "or to send the confirmed diagnosis.")
+    prediction_id: str = Field(
+        pattern=ID_PATTERN, description="Keep it to read the prediction back or to send the confirmed diagnosis."
+    )
     label: str = Field(description="The predicted class: the positive class when probability >= threshold.")
     probability: float = Field(ge=0, le=1, description="Estimated probability of the positive class.")
     threshold: float = Field(ge=0, le=1, description="The decision threshold of the model version.")
@@ -163,7 +169,7 @@ class ModelCard(BaseModel):
     notice: str = DECISION_SUPPORT
 
 
-class AdminAction(str, enum.Enum):
+class AdminAction(enum.StrEnum):
     activate = "activate"
     rollback = "rollback"
 
@@ -171,8 +177,9 @@ class AdminAction(str, enum.Enum):
 class AdminModelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: AdminAction = Field(description="`activate` a registered version, or `rollback` to the previous one.")
-    version: str | None = Field(default=None, pattern=VERSION_PATTERN, max_length=16,
-                                description="Required for `activate`.")
+    version: str | None = Field(
+        default=None, pattern=VERSION_PATTERN, max_length=16, description="Required for `activate`."
+    )
     reason: str = Field(default="", max_length=500, description="Kept in the registry's audit history.")
 
 
@@ -181,8 +188,10 @@ class AdminModelResponse(BaseModel):
     production_version: str
     previous_version: str | None
     actor: str = Field(description="The `sub` of the token that asked.")
-    served_version: str | None = Field(description="The version a model replica reported after the switch; "
-                                                   "every replica answers with it from its next request on.")
+    served_version: str | None = Field(
+        description="The version a model replica reported after the switch; "
+        "every replica answers with it from its next request on."
+    )
 
 
 class Health(BaseModel):

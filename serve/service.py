@@ -5,6 +5,7 @@ the in-process tests all call `build_service(settings, backend)`; only the backe
 replica's own batched model, or a LocalBackend). `lifespan` is the app's: it owns the loop that
 writes buffered predictions and closes the store at shutdown.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -13,6 +13,7 @@ that `paths.params` names, never spelled a second time here.
 Serve's own knobs (replicas, batching, max_ongoing_requests, request_timeout_s) stay in the
 Serve config's `deployments:` and `http_options:` sections, where Serve reads them.
 """
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,10 @@ class ServiceSection(Section):
     @classmethod
     def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
         if "*" in origins:
-            raise ValueError("cors_origins must list origins explicitly; '*' is refused "
-                             "(a token-bearing API must not be callable from any web page)")
+            raise ValueError(
+                "cors_origins must list origins explicitly; '*' is refused "
+                "(a token-bearing API must not be callable from any web page)"
+            )
         return origins
 
 
@@ -169,8 +172,9 @@ class PathsSection(Section):
 class Settings(BaseSettings):
     """Everything the service needs to know about its environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
-                                      env_ignore_empty=True, frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", env_ignore_empty=True, frozen=True
+    )
 
     service: ServiceSection = ServiceSection()
     auth: AuthSection = AuthSection()
@@ -181,12 +185,14 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the config file (the init arguments), not the reverse.
         return env_settings, init_settings
 
@@ -196,8 +202,10 @@ class Settings(BaseSettings):
         args = dict(args or {})
         for secret in ("jwt_keys", "jwt_secret"):
             if secret in args:
-                raise ValueError(f"{secret} must not be written in the config file: set "
-                                 f"{ENV_PREFIX}{secret.upper()} in the environment (docs/auth.qmd)")
+                raise ValueError(
+                    f"{secret} must not be written in the config file: set "
+                    f"{ENV_PREFIX}{secret.upper()} in the environment (docs/auth.qmd)"
+                )
         return cls(**args)
 
     @classmethod

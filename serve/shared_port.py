@@ -47,6 +47,7 @@ headers (`EdgeHeaders`).
 Pinned to Ray 2.60.0 and uvicorn 0.54: the in-process tests run Ray's own server function with
 these changes, and the live suite checks the running service's sockets and answers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,8 +86,13 @@ def _raw_problem(protocol: HttpToolsProtocol, status: int, kind: str, detail: st
     """Answer from the protocol itself (no ASGI cycle exists yet) and close the connection."""
     headers, body = _problem(status, kind, HTTPStatus(status).phrase, detail, "")
     lines = [STATUS_LINE[status]]
-    for name, value in [*protocol.server_state.default_headers, *headers, *SECURITY_HEADERS, *NO_STORE_HEADERS,
-                        (b"connection", b"close")]:
+    for name, value in [
+        *protocol.server_state.default_headers,
+        *headers,
+        *SECURITY_HEADERS,
+        *NO_STORE_HEADERS,
+        (b"connection", b"close"),
+    ]:
         lines += [name, b": ", value, b"\r\n"]
     protocol.transport.write(b"".join([*lines, b"\r\n", body]))
     protocol.transport.close()
@@ -121,8 +127,12 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         if not self.head_begun:  # nothing was asked: close as uvicorn closes an idle connection
             self.transport.close()
             return
-        _raw_problem(self, 408, "request-timeout",
-                     f"the request line and headers did not arrive within {self.timeout_keep_alive:g} s")
+        _raw_problem(
+            self,
+            408,
+            "request-timeout",
+            f"the request line and headers did not arrive within {self.timeout_keep_alive:g} s",
+        )
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -142,8 +152,12 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self.head_bytes += len(data)
         if self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self._disarm()
-            _raw_problem(self, 431, "request-header-fields-too-large",
-                         f"the request line and headers exceed {MAX_HEAD_BYTES} bytes")
+            _raw_problem(
+                self,
+                431,
+                "request-header-fields-too-large",
+                f"the request line and headers exceed {MAX_HEAD_BYTES} bytes",
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -173,8 +187,10 @@ class EdgeHeaders:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *((k, v) for k, v in SECURITY_HEADERS if k not in present)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k, v) for k, v in SECURITY_HEADERS if k not in present),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -189,11 +205,20 @@ class ClosedDoor:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        headers, body = _problem(404, "not-found", "Not Found",
-                                 "this port is internal to Ray Serve; the API is served on the service port",
-                                 scope.get("path", ""))
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [*headers, *SECURITY_HEADERS, *NO_STORE_HEADERS, (b"connection", b"close")]})
+        headers, body = _problem(
+            404,
+            "not-found",
+            "Not Found",
+            "this port is internal to Ray Serve; the API is served on the service port",
+            scope.get("path", ""),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [*headers, *SECURITY_HEADERS, *NO_STORE_HEADERS, (b"connection", b"close")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -219,8 +244,9 @@ def _wrap_http_start(original: Any, port: int | None, app_wrapper: Any) -> Any:
             update["port"] = port
             enable_so_reuseport = True
         http_options = http_options.model_copy(update=update)
-        task, server = await original(app_wrapper(app), http_options, event_loop=event_loop,
-                                      enable_so_reuseport=enable_so_reuseport)
+        task, server = await original(
+            app_wrapper(app), http_options, event_loop=event_loop, enable_so_reuseport=enable_so_reuseport
+        )
         harden(server)
         return task, server
 

@@ -1,4 +1,5 @@
 """The OpenAPI document, built from the same app the service runs, without Ray or a model."""
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ Prediction ids are time-ordered (`new_prediction_ids`): random ids land anywhere
 key's B-tree, so on a grown store every insert touches cold pages; ids that grow with time
 append to its right edge (docs/performance.qmd has the measurements).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def new_prediction_ids(n: int) -> list[str]:
     One call to the CSPRNG for all `n` (a 100-row request)."""
     stamp = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
     rand = secrets.token_hex(10 * n)
-    return [stamp + rand[20 * i:20 * (i + 1)] for i in range(n)]
+    return [stamp + rand[20 * i : 20 * (i + 1)] for i in range(n)]
 
 
 def prediction_id_age_s(prediction_id: str) -> float:
@@ -68,7 +69,7 @@ def prediction_id_age_s(prediction_id: str) -> float:
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,20 @@ class Store:
                 self._writer.execute("BEGIN")
                 self._writer.executemany(
                     "INSERT OR IGNORE INTO predictions VALUES (?,?,?,?,?,?,?,?)",
-                    [(r.id, r.client_id, r.created_at, r.model_version, r.label, r.probability,
-                      r.threshold, r.features) for r in batch])
+                    [
+                        (
+                            r.id,
+                            r.client_id,
+                            r.created_at,
+                            r.model_version,
+                            r.label,
+                            r.probability,
+                            r.threshold,
+                            r.features,
+                        )
+                        for r in batch
+                    ],
+                )
                 self._writer.execute("COMMIT")
             except BaseException:
                 self._writer.execute("ROLLBACK")
@@ -159,8 +172,9 @@ class Store:
             if pending is not None:
                 return pending, None
             row = self._fast.execute(
-                "SELECT p.*, f.label FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.id "
-                "WHERE p.id = ?", (prediction_id,)).fetchone()
+                "SELECT p.*, f.label FROM predictions p LEFT JOIN feedback f ON f.prediction_id = p.id WHERE p.id = ?",
+                (prediction_id,),
+            ).fetchone()
         if row is None:
             return None
         return PredictionRow(*row[:8]), row[8]
@@ -175,7 +189,8 @@ class Store:
             try:
                 self._durable.execute(
                     "INSERT INTO feedback (prediction_id, client_id, label, recorded_at) VALUES (?,?,?,?)",
-                    (prediction_id, client_id, label, recorded_at))
+                    (prediction_id, client_id, label, recorded_at),
+                )
             except sqlite3.IntegrityError:
                 raise FeedbackExists(prediction_id) from None
         return recorded_at

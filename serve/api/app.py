@@ -4,6 +4,7 @@
 Ray Serve ingress replica; bench/baseline.py under bare uvicorn; the OpenAPI export with no
 service at all (the routes are the same, only the document is read). No Ray in this package.
 """
+
 from __future__ import annotations
 
 from fastapi import FastAPI
@@ -30,8 +31,11 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
         description=(
             f"{DECISION_SUPPORT}\n\nAuthenticate at `POST /v1/auth/token` (OAuth 2 client credentials, "
             "or password for people), then send `Authorization: Bearer <access token>`. Every error is "
-            "`application/problem+json` (RFC 9457). See docs/api.qmd."),
-        docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # they load assets from a CDN
+            "`application/problem+json` (RFC 9457). See docs/api.qmd."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # they load assets from a CDN
         openapi_url="/openapi.json",
         # One spelling per route: a slash redirect would build its Location from the Host header.
         redirect_slashes=False,
@@ -51,8 +55,11 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
     build_stack = app.build_middleware_stack
 
     def guarded_stack() -> ASGIApp:
-        return Guard(build_stack(), max_body_bytes=settings.service.max_body_bytes,
-                     cors_origins=list(settings.service.cors_origins))
+        return Guard(
+            build_stack(),
+            max_body_bytes=settings.service.max_body_bytes,
+            cors_origins=list(settings.service.cors_origins),
+        )
 
     app.build_middleware_stack = guarded_stack  # type: ignore[method-assign]
     return app

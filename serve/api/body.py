@@ -3,6 +3,7 @@
 FastAPI does not see these bodies as parameters, so each reader has a twin that describes it
 in the OpenAPI document (`form_or_json_request`, `json_request`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -94,8 +95,9 @@ def _refuse_repeated_keys(raw: bytes, parsed: BaseModel) -> None:
     try:
         json.loads(raw, object_pairs_hook=_object_without_repeats)
     except RepeatedKey as exc:
-        raise RequestValidationError([{"type": "repeated_key", "loc": ("body", exc.key),
-                                       "msg": f"{exc}; send each key once", "input": None}]) from None
+        raise RequestValidationError(
+            [{"type": "repeated_key", "loc": ("body", exc.key), "msg": f"{exc}; send each key once", "input": None}]
+        ) from None
 
 
 async def form_or_json(request: Request) -> dict[str, Any]:
@@ -134,8 +136,9 @@ def validated_params(model: type[M], params: dict[str, Any]) -> M:
     except ValidationError as exc:
         fields = validation_params(list(exc.errors()))
         names = ", ".join(sorted({p["name"] for p in fields}))
-        raise oauth_error(400, "invalid_request", f"invalid or missing parameters: {names}",
-                          invalid_params=fields) from None
+        raise oauth_error(
+            400, "invalid_request", f"invalid or missing parameters: {names}", invalid_params=fields
+        ) from None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -176,5 +179,9 @@ def form_or_json_request(model: type[BaseModel]) -> dict[str, Any]:
 
 def json_request(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI of a body that `json_body` reads (its schema is added by serve/api/openapi.py)."""
-    return {"requestBody": {"required": True, "content": {JSON: {
-        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }

@@ -1,4 +1,5 @@
 """Dependencies of the routes: the live service, and the caller proven by an access token."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -17,8 +18,9 @@ def get_service(request: Request) -> Service:
     """The live parts of the app; 503 while they are not there (starting, or the OpenAPI export)."""
     service: Service | None = request.app.state.service
     if service is None:
-        raise ApiProblem(503, "not-ready", "the service is starting; retry in a few seconds",
-                         headers={"Retry-After": "2"})
+        raise ApiProblem(
+            503, "not-ready", "the service is starting; retry in a few seconds", headers={"Retry-After": "2"}
+        )
     return service
 
 
@@ -40,8 +42,12 @@ def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
         rate, _ = service.settings.limits.for_client(found.sub)
         wait = service.requests.take(found.sub, 1, rate.limit, rate.window_s)
         if wait:
-            raise ApiProblem(429, "rate-limited", f"more than {rate.limit} requests in {rate.window_s:g} s; slow down",
-                             headers=retry_after_header(wait))
+            raise ApiProblem(
+                429,
+                "rate-limited",
+                f"more than {rate.limit} requests in {rate.window_s:g} s; slow down",
+                headers=retry_after_header(wait),
+            )
         return found
 
     return principal

@@ -1,4 +1,5 @@
 """The problems the routes raise for OAuth 2 and token errors (RFC 6749 section 5.2, RFC 6750)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,15 @@ from serve.problems import ApiProblem
 
 def oauth_error(status: int, error: str, detail: str, **extra: Any) -> ApiProblem:
     """An OAuth 2 error as a problem document that also carries `error` and `error_description`."""
-    return ApiProblem(status, "oauth-" + error.replace("_", "-"), detail, headers=dict(NO_STORE),
-                      error=error, error_description=detail, **extra)
+    return ApiProblem(
+        status,
+        "oauth-" + error.replace("_", "-"),
+        detail,
+        headers=dict(NO_STORE),
+        error=error,
+        error_description=detail,
+        **extra,
+    )
 
 
 def auth_problem(exc: AuthError) -> ApiProblem:
@@ -22,6 +30,7 @@ def auth_problem(exc: AuthError) -> ApiProblem:
     return ApiProblem(exc.status, kind, exc.detail, headers=headers, error=exc.error, error_description=exc.detail)
 
 
-def model_unavailable(detail: str = "the model did not answer in time (restarting or overloaded); retry shortly"
-                      ) -> ApiProblem:
+def model_unavailable(
+    detail: str = "the model did not answer in time (restarting or overloaded); retry shortly",
+) -> ApiProblem:
     return ApiProblem(503, "model-unavailable", detail, headers={"Retry-After": "1"})

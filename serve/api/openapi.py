@@ -4,6 +4,7 @@ The routes read some bodies themselves (serve/api/body.py), so their schemas are
 problem responses are declared as application/problem+json; the security schemes and the
 link from a prediction to its read-back are written out.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,8 +46,15 @@ def install(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        spec = get_openapi(title=app.title, version=app.version, openapi_version="3.1.0", summary=app.summary,
-                           description=app.description, routes=app.routes, tags=[{"name": t} for t in TAGS])
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version="3.1.0",
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+            tags=[{"name": t} for t in TAGS],
+        )
         _, defs = models_json_schema([(b, "validation") for b in bodies], ref_template="#/components/schemas/{model}")
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.get("$defs", {}))
@@ -54,18 +62,27 @@ def install(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
         # One scheme: its flows say where the token comes from and its scopes which operations
         # it opens (a bare `bearer` scheme would say any token opens them all).
         spec["components"]["securitySchemes"] = {
-            "oauth2": {"type": "oauth2", "description": (
-                "An access token (a JWT) from POST /v1/auth/token, sent as `Authorization: Bearer <token>`; "
-                "each operation needs one of the scopes it lists."), "flows": {
-                "clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}},
-                "password": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}}}},
+            "oauth2": {
+                "type": "oauth2",
+                "description": (
+                    "An access token (a JWT) from POST /v1/auth/token, sent as `Authorization: Bearer <token>`; "
+                    "each operation needs one of the scopes it lists."
+                ),
+                "flows": {
+                    "clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}},
+                    "password": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}},
+                },
+            },
         }
         # OpenAPI links: a prediction id from POST /v1/predict feeds GET /v1/predictions/{id}
         # (clients and stateful fuzzers follow them).
-        spec["paths"]["/v1/predict"]["post"]["responses"]["200"]["links"] = {"ReadPrediction": {
-            "operationRef": "#/paths/~1v1~1predictions~1{prediction_id}/get",
-            "parameters": {"prediction_id": "$response.body#/predictions/0/prediction_id"},
-            "description": "Read the first prediction back."}}
+        spec["paths"]["/v1/predict"]["post"]["responses"]["200"]["links"] = {
+            "ReadPrediction": {
+                "operationRef": "#/paths/~1v1~1predictions~1{prediction_id}/get",
+                "parameters": {"prediction_id": "$response.body#/predictions/0/prediction_id"},
+                "description": "Read the first prediction back.",
+            }
+        }
         for path in spec["paths"].values():
             for op in path.values():
                 for code, resp in op.get("responses", {}).items():

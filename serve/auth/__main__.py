@@ -82,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.client_id!r} is disabled; its access tokens stop working when they expire.")
         else:
             kid = auth.rotate_keys(drop_previous=args.drop_previous)
-            after = "previous keys no longer verify" if args.drop_previous else "previous keys verify until their tokens expire"
+            after = (
+                "previous keys no longer verify"
+                if args.drop_previous
+                else "previous keys verify until their tokens expire"
+            )
             print(f"new signing key {kid} is active; {after}. Running replicas pick it up within seconds.")
     except AuthError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)

@@ -36,14 +36,47 @@ FILE_FORMAT = 1
 # containing an obvious placeholder word, is treated as public knowledge.
 KNOWN_DEFAULTS = frozenset(
     {
-        "secret", "secretkey", "secret-key", "secret_key", "jwt-secret", "jwt_secret", "jwtsecret",
-        "changeme", "change-me", "change_me", "changethis", "change-this", "password", "default",
-        "your-256-bit-secret", "your-secret-key", "your_secret_key", "supersecret", "mysecret",
-        "test", "testing", "dev", "development", "example", "placeholder", "xxx", "todo",
+        "secret",
+        "secretkey",
+        "secret-key",
+        "secret_key",
+        "jwt-secret",
+        "jwt_secret",
+        "jwtsecret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "change-this",
+        "password",
+        "default",
+        "your-256-bit-secret",
+        "your-secret-key",
+        "your_secret_key",
+        "supersecret",
+        "mysecret",
+        "test",
+        "testing",
+        "dev",
+        "development",
+        "example",
+        "placeholder",
+        "xxx",
+        "todo",
     }
 )
-PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "changethis", "change-this",
-                     "replace-me", "replaceme", "your-secret", "your_secret", "placeholder")
+PLACEHOLDER_WORDS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "change-this",
+    "replace-me",
+    "replaceme",
+    "your-secret",
+    "your_secret",
+    "placeholder",
+)
 MIN_DISTINCT_BYTES = 8  # "aaaa…" is long but guessable; random keys have ~30 distinct bytes
 
 
@@ -92,9 +125,7 @@ class KeyRing:
         self._file_stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
         if settings.jwt_keys and settings.jwt_secret:
-            raise AuthConfigError(
-                f"both {ENV_PREFIX}JWT_KEYS and {ENV_PREFIX}JWT_SECRET are set: keep only one"
-            )
+            raise AuthConfigError(f"both {ENV_PREFIX}JWT_KEYS and {ENV_PREFIX}JWT_SECRET are set: keep only one")
         if settings.jwt_keys:
             self.source = "env"
             self._ring = self._parse(settings.jwt_keys, f"{ENV_PREFIX}JWT_KEYS")
@@ -164,8 +195,8 @@ class KeyRing:
         if self.source != "file":
             raise AuthConfigError(
                 f"the signing keys come from {ENV_PREFIX}JWT_KEYS or {ENV_PREFIX}JWT_SECRET, so they "
-                f"cannot be rotated here: add a new key to {ENV_PREFIX}JWT_KEYS, make it \"active\", "
-                "set \"retired_at\" on the old one, and restart the service (see docs/auth.qmd)"
+                f'cannot be rotated here: add a new key to {ENV_PREFIX}JWT_KEYS, make it "active", '
+                'set "retired_at" on the old one, and restart the service (see docs/auth.qmd)'
             )
         with self._lock, self._file_lock():
             self._read_file()  # start from what is on disk, not from our possibly stale copy
@@ -189,7 +220,7 @@ class KeyRing:
     def _env_remedy(self) -> str:
         return (
             f"set {ENV_PREFIX}JWT_SECRET to a random value, for example the output of "
-            "`python -c \"import secrets; print(secrets.token_urlsafe(48))\"`"
+            '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
         )
 
     def _file_remedy(self) -> str:
@@ -205,8 +236,10 @@ class KeyRing:
 
     def _parse(self, text: str, where: str) -> tuple[dict[str, SigningKey], str]:
         """Read the key-ring JSON (the file and MODELSHIP_JWT_KEYS share one format)."""
-        remedy = self._file_remedy() if where != f"{ENV_PREFIX}JWT_KEYS" else (
-            f"fix {ENV_PREFIX}JWT_KEYS (format in docs/auth.qmd) or unset it to use the key file"
+        remedy = (
+            self._file_remedy()
+            if where != f"{ENV_PREFIX}JWT_KEYS"
+            else (f"fix {ENV_PREFIX}JWT_KEYS (format in docs/auth.qmd) or unset it to use the key file")
         )
         try:
             doc = json.loads(text)
@@ -223,7 +256,9 @@ class KeyRing:
                 )
             active = doc.get("active")
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise AuthConfigError(f"JWT key ring in {where} cannot be read ({exc.__class__.__name__}): {remedy}") from None
+            raise AuthConfigError(
+                f"JWT key ring in {where} cannot be read ({exc.__class__.__name__}): {remedy}"
+            ) from None
         if not keys:
             raise AuthConfigError(f"JWT key ring in {where} holds no key: {remedy}")
         if active is None:

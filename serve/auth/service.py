@@ -94,15 +94,11 @@ class AuthService:
         secret = secrets.token_urlsafe(32)
         ordered = tuple(format_scopes(wanted).split())
         if not self._store.add_principal(client_id, kind, self._hasher.hash(secret), ordered, int(self._clock())):
-            raise AuthError.bad_request(
-                "invalid_request", f"client {client_id!r} already exists: choose another id"
-            )
+            raise AuthError.bad_request("invalid_request", f"client {client_id!r} already exists: choose another id")
         return secret
 
     def list_clients(self) -> list[ClientInfo]:
-        return [
-            ClientInfo(r.id, r.kind, r.scopes, r.created_at, r.disabled) for r in self._store.list_principals()
-        ]
+        return [ClientInfo(r.id, r.kind, r.scopes, r.created_at, r.disabled) for r in self._store.list_principals()]
 
     def disable_client(self, client_id: str) -> None:
         """Refuse the client's credentials and revoke its refresh tokens (access tokens run out)."""
@@ -148,7 +144,9 @@ class AuthService:
         record = self._authenticate(ident, secret, kind)
         scopes = self._granted_scopes(record, scope)
         now = int(self._clock())
-        family = RefreshRecord(new_jti(), new_jti(), record.id, scopes, now, now + self.settings.refresh_ttl_s, None, None)
+        family = RefreshRecord(
+            new_jti(), new_jti(), record.id, scopes, now, now + self.settings.refresh_ttl_s, None, None
+        )
         self._store.add_refresh(family, now)
         return self._pair(record.kind, family, now)
 
@@ -269,10 +267,18 @@ class AuthService:
 
     def _pair(self, kind: str, refresh: RefreshRecord, now: int) -> TokenPair:
         self._ring.refresh()  # sign with the key another process may just have rotated in
-        access = self._codec.encode(ACCESS_TYP, sub=refresh.sub, kind=kind, scopes=refresh.scopes, now=now,
-                                    jti=new_jti(), exp=now + self.settings.access_ttl_s)
-        rt = self._codec.encode(REFRESH_TYP, sub=refresh.sub, kind=kind, scopes=refresh.scopes, now=now,
-                                jti=refresh.jti, exp=refresh.exp)
+        access = self._codec.encode(
+            ACCESS_TYP,
+            sub=refresh.sub,
+            kind=kind,
+            scopes=refresh.scopes,
+            now=now,
+            jti=new_jti(),
+            exp=now + self.settings.access_ttl_s,
+        )
+        rt = self._codec.encode(
+            REFRESH_TYP, sub=refresh.sub, kind=kind, scopes=refresh.scopes, now=now, jti=refresh.jti, exp=refresh.exp
+        )
         return TokenPair(
             access_token=access,
             refresh_token=rt,
@@ -280,4 +286,3 @@ class AuthService:
             expires_in=self.settings.access_ttl_s,
             scope=format_scopes(refresh.scopes),
         )
-

@@ -69,8 +69,7 @@ class AuthSettings:
             )
         if self.min_key_bytes < 32:
             raise AuthConfigError(
-                f"min_key_bytes is {self.min_key_bytes}; HS256 needs keys of at least 32 bytes "
-                "(RFC 7518, section 3.2)"
+                f"min_key_bytes is {self.min_key_bytes}; HS256 needs keys of at least 32 bytes (RFC 7518, section 3.2)"
             )
         if not self.realm or any(c in self.realm for c in '"\\') or not self.realm.isprintable():
             # The realm is quoted in WWW-Authenticate; a quote would break the header.

@@ -139,9 +139,7 @@ class AuthStore:
         with self._transaction() as db:
             cur = db.execute("UPDATE principals SET disabled = ? WHERE id = ?", (int(disabled), id))
             if disabled:
-                db.execute(
-                    "UPDATE refresh_tokens SET revoked_at = ? WHERE sub = ? AND revoked_at IS NULL", (now, id)
-                )
+                db.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE sub = ? AND revoked_at IS NULL", (now, id))
         return cur.rowcount == 1
 
     # -- refresh tokens --------------------------------------------------------------------
@@ -210,4 +208,3 @@ def _insert_refresh(db: sqlite3.Connection, r: RefreshRecord) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (r.jti, r.family, r.sub, " ".join(r.scopes), r.issued_at, r.exp, r.used_at, r.revoked_at),
     )
-

@@ -32,7 +32,7 @@ REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "client_id", "jti",
 MAX_TOKEN_CHARS = 4096
 
 # RFC 6750, section 3: error_description may only hold these characters.
-_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+_UNSAFE_IN_QUOTES = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 _B64URL_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 
 

@@ -1,4 +1,5 @@
 """POST /v1/auth/token, /v1/auth/refresh, /v1/auth/revoke: OAuth 2 style tokens (docs/auth.qmd)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,13 @@ async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _tokens(pair: TokenPair) -> JSONResponse:
-    body = TokenResponse(access_token=pair.access_token, token_type="Bearer", expires_in=pair.expires_in,
-                         refresh_token=pair.refresh_token, scope=pair.scope)
+    body = TokenResponse(
+        access_token=pair.access_token,
+        token_type="Bearer",
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        scope=pair.scope,
+    )
     return JSONResponse(body.model_dump(), headers=NO_STORE)
 
 
@@ -52,18 +58,29 @@ def admit_token_request(service: Service, pair: str, address: str) -> None:
     limits, buckets = service.settings.limits, service.token_attempts
     steps = [("pair:" + pair, limits.token_rate_limit, "too many token requests for this client; wait")]
     if not buckets.remembers(KNOWN + pair):
-        steps.insert(0, ("address:" + address, limits.token_ip_rate_limit,
-                         "too many token requests from this address; wait"))
-        steps.append(("global", limits.token_global_rate_limit,
-                      "too many token requests from unknown clients or addresses; wait"))
+        steps.insert(
+            0, ("address:" + address, limits.token_ip_rate_limit, "too many token requests from this address; wait")
+        )
+        steps.append(
+            (
+                "global",
+                limits.token_global_rate_limit,
+                "too many token requests from unknown clients or addresses; wait",
+            )
+        )
     for key, lim, detail in steps:
         wait = buckets.take(key, 1, lim.limit, lim.window_s)
         if wait:
             raise _rate_limited(detail, wait)
 
 
-@router.post("/token", response_model=TokenResponse, summary="Get an access token and a refresh token",
-             responses=errors(400, 401, 413, 415, 429), openapi_extra=form_or_json_request(TokenRequest))
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    summary="Get an access token and a refresh token",
+    responses=errors(400, 401, 413, 415, 429),
+    openapi_extra=form_or_json_request(TokenRequest),
+)
 async def token(request: Request, service: ServiceDep) -> Any:
     """OAuth 2 token endpoint: `client_credentials` for services, `password` for people,
     `refresh_token` to renew. Client credentials may also come as HTTP Basic (RFC 6749, 2.3.1)."""
@@ -82,17 +99,28 @@ async def token(request: Request, service: ServiceDep) -> Any:
         address = request.client.host if request.client else "-"
         pair = f"{req.client_id or req.username or '-'} {address}"
         admit_token_request(service, pair, address)
-    tokens = await _call(service.auth.issue, req.grant_type, client_id=req.client_id or None,
-                         client_secret=req.client_secret or None, username=req.username or None,
-                         password=req.password or None, scope=req.scope or None,
-                         refresh_token=req.refresh_token or None)
+    tokens = await _call(
+        service.auth.issue,
+        req.grant_type,
+        client_id=req.client_id or None,
+        client_secret=req.client_secret or None,
+        username=req.username or None,
+        password=req.password or None,
+        scope=req.scope or None,
+        refresh_token=req.refresh_token or None,
+    )
     if pair is not None:
         service.token_attempts.remember(KNOWN + pair, service.settings.limits.token_known_address_s)
     return _tokens(tokens)
 
 
-@router.post("/refresh", response_model=TokenResponse, summary="Exchange a refresh token for a new pair",
-             responses=errors(400, 413, 415, 429), openapi_extra=form_or_json_request(RefreshRequest))
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    summary="Exchange a refresh token for a new pair",
+    responses=errors(400, 413, 415, 429),
+    openapi_extra=form_or_json_request(RefreshRequest),
+)
 async def refresh(request: Request, service: ServiceDep) -> Any:
     """The refresh token is used up (rotation). Presenting a used one again revokes its whole
     family: a stolen token then stops working for the thief and the owner alike."""
@@ -100,8 +128,13 @@ async def refresh(request: Request, service: ServiceDep) -> Any:
     return _tokens(await _call(service.auth.refresh, req.refresh_token))
 
 
-@router.post("/revoke", response_model=RevokeResponse, summary="Revoke a refresh token (and its family)",
-             responses=errors(400, 413, 415, 429), openapi_extra=form_or_json_request(RevokeRequest))
+@router.post(
+    "/revoke",
+    response_model=RevokeResponse,
+    summary="Revoke a refresh token (and its family)",
+    responses=errors(400, 413, 415, 429),
+    openapi_extra=form_or_json_request(RevokeRequest),
+)
 async def revoke(request: Request, service: ServiceDep) -> Any:
     """RFC 7009: answers 200 whether or not the token was valid, so it reveals nothing."""
     req = validated_params(RevokeRequest, await form_or_json(request))

@@ -1,4 +1,5 @@
 """POST /v1/feedback: the confirmed label of a past prediction, stored durably."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,10 +20,14 @@ def router(models: ContractModels) -> APIRouter:
     feedback_request = models.feedback_request
     api = APIRouter(tags=["feedback"])
 
-    @api.post("/v1/feedback", response_model=FeedbackResponse, status_code=201,
-              summary="Send the confirmed diagnosis for a prediction",
-              responses=errors(*AUTHENTICATED, 404, 409, 415, 422),
-              openapi_extra={**security("feedback"), **json_request(feedback_request)})
+    @api.post(
+        "/v1/feedback",
+        response_model=FeedbackResponse,
+        status_code=201,
+        summary="Send the confirmed diagnosis for a prediction",
+        responses=errors(*AUTHENTICATED, 404, 409, 415, 422),
+        openapi_extra={**security("feedback"), **json_request(feedback_request)},
+    )
     async def feedback(request: Request, service: ServiceDep, principal: FeedbackSender) -> Any:
         """Once per prediction, by the client that made it; never overwritten (409 on a second try).
         Stored durably before the 201."""
@@ -32,8 +37,9 @@ def router(models: ContractModels) -> APIRouter:
         try:
             recorded_at = await asyncio.to_thread(service.store.add_feedback, pid, principal.sub, label)
         except FeedbackExists:
-            raise ApiProblem(409, "feedback-exists",
-                             "feedback for this prediction was already recorded; it is never overwritten") from None
+            raise ApiProblem(
+                409, "feedback-exists", "feedback for this prediction was already recorded; it is never overwritten"
+            ) from None
         return {"prediction_id": pid, "label": label, "recorded_at": recorded_at}
 
     return api

@@ -1,4 +1,5 @@
 """GET /health/live and /health/ready: for load balancers and orchestrators; no token, no internals."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,7 @@ async def ready(request: Request) -> Any:
     if service is not None:
         try:
             ok = await asyncio.wait_for(service.backend.ready(), 2.0)
-        except (asyncio.TimeoutError, ModelUnavailable):
+        except (TimeoutError, ModelUnavailable):
             ok = False
     if not ok:
         raise ApiProblem(503, "not-ready", "no model is loaded yet; retry shortly", headers={"Retry-After": "2"})

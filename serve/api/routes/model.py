@@ -1,4 +1,5 @@
 """GET /v1/model: the served model's card."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +16,17 @@ from serve.schemas import DECISION_SUPPORT, ModelCard
 router = APIRouter(tags=["model"])
 
 
-@router.get("/v1/model", response_model=ModelCard, summary="The served model's card",
-            responses=errors(*AUTHENTICATED, 503), openapi_extra=security("predict", "monitor", "admin"))
+@router.get(
+    "/v1/model",
+    response_model=ModelCard,
+    summary="The served model's card",
+    responses=errors(*AUTHENTICATED, 503),
+    openapi_extra=security("predict", "monitor", "admin"),
+)
 async def model_card(service: ServiceDep, principal: ModelReader) -> Any:
     """Version, evaluation metrics, threshold, training data hash and feature contract."""
     try:
         card = await asyncio.wait_for(service.backend.card(), service.settings.service.predict_timeout_s)
-    except (asyncio.TimeoutError, ModelUnavailable):
+    except (TimeoutError, ModelUnavailable):
         raise model_unavailable("the model did not answer in time; retry shortly") from None
     return {**card, "notice": DECISION_SUPPORT}

@@ -1,4 +1,5 @@
 """POST /v1/predict and GET /v1/predictions/{id}: scoring cases, and reading a prediction back."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,9 +53,13 @@ def router(models: ContractModels) -> APIRouter:
     positive, negative = contract.target.positive, contract.target.negative
     api = APIRouter(tags=["predict"])
 
-    @api.post("/v1/predict", response_model=PredictResponse, summary="Score one or more cases",
-              responses=errors(*AUTHENTICATED, 415, 422, 503),
-              openapi_extra={**security("predict"), **json_request(predict_request)})
+    @api.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        summary="Score one or more cases",
+        responses=errors(*AUTHENTICATED, 415, 422, 503),
+        openapi_extra={**security("predict"), **json_request(predict_request)},
+    )
     async def predict(request: Request, service: ServiceDep, principal: Predictor) -> Any:
         """Returns, per record, the probability of the positive class, the label at the model's
         threshold, and a prediction id for feedback. Supports, does not replace, a pathologist."""
@@ -62,39 +67,67 @@ def router(models: ContractModels) -> APIRouter:
         _, quota = service.settings.limits.for_client(principal.sub)
         wait = service.rows.take(principal.sub, len(records), quota.limit, quota.window_s)
         if wait:
-            raise ApiProblem(429, "quota-exceeded", f"row quota of {quota.limit} per {quota.window_s:g} s used up",
-                             headers=retry_after_header(wait))
+            raise ApiProblem(
+                429,
+                "quota-exceeded",
+                f"row quota of {quota.limit} per {quota.window_s:g} s used up",
+                headers=retry_after_header(wait),
+            )
         # A record's fields are the contract's features, in contract order (serve/schemas.py).
         values = [list(r.__dict__.values()) for r in records]
         rows = np.array(values, dtype=np.float64 if numeric else object)
         try:
             scores = await asyncio.wait_for(service.backend.predict(rows), service.settings.service.predict_timeout_s)
-        except (asyncio.TimeoutError, ModelUnavailable):
+        except (TimeoutError, ModelUnavailable):
             raise model_unavailable() from None
         now = utcnow()
         out, stored = [], []
         features = [r.tobytes() for r in rows] if numeric else [json.dumps(v) for v in values]
-        for pid, p, row_features in zip(new_prediction_ids(len(values)), scores.probabilities, features):
+        for pid, p, row_features in zip(new_prediction_ids(len(values)), scores.probabilities, features, strict=True):
             label = positive if p >= scores.threshold else negative
-            out.append({"prediction_id": pid, "label": label, "probability": p,
-                        "threshold": scores.threshold, "model_version": scores.version})
-            stored.append(PredictionRow(pid, principal.sub, now, scores.version, label, p, scores.threshold,
-                                        row_features))
+            out.append(
+                {
+                    "prediction_id": pid,
+                    "label": label,
+                    "probability": p,
+                    "threshold": scores.threshold,
+                    "model_version": scores.version,
+                }
+            )
+            stored.append(
+                PredictionRow(pid, principal.sub, now, scores.version, label, p, scores.threshold, row_features)
+            )
         service.store.add_predictions(stored)
-        return {"model_version": scores.version, "positive_label": positive, "predictions": out,
-                "notice": DECISION_SUPPORT}
+        return {
+            "model_version": scores.version,
+            "positive_label": positive,
+            "predictions": out,
+            "notice": DECISION_SUPPORT,
+        }
 
-    @api.get("/v1/predictions/{prediction_id}", response_model=StoredPrediction,
-             summary="Read back one of your predictions", responses=errors(*AUTHENTICATED, 404, 422),
-             openapi_extra=security("predict"))
-    async def get_prediction(service: ServiceDep, principal: Predictor,
-                             prediction_id: str = Path(pattern=ID_PATTERN)) -> Any:
+    @api.get(
+        "/v1/predictions/{prediction_id}",
+        response_model=StoredPrediction,
+        summary="Read back one of your predictions",
+        responses=errors(*AUTHENTICATED, 404, 422),
+        openapi_extra=security("predict"),
+    )
+    async def get_prediction(
+        service: ServiceDep, principal: Predictor, prediction_id: str = Path(pattern=ID_PATTERN)
+    ) -> Any:
         """Visible only to the client that made it: any other caller gets 404, as if it did not exist."""
         row, feedback = await find_prediction(service, prediction_id, principal.sub)
-        values = [int(v) if f in int_features else v for f, v in zip(feature_names, row.feature_values())]
-        return {"prediction_id": row.id, "label": row.label, "probability": row.probability,
-                "threshold": row.threshold, "model_version": row.model_version, "created_at": row.created_at,
-                "features": dict(zip(feature_names, values)), "feedback_label": feedback,
-                "notice": DECISION_SUPPORT}
+        values = [int(v) if f in int_features else v for f, v in zip(feature_names, row.feature_values(), strict=True)]
+        return {
+            "prediction_id": row.id,
+            "label": row.label,
+            "probability": row.probability,
+            "threshold": row.threshold,
+            "model_version": row.model_version,
+            "created_at": row.created_at,
+            "features": dict(zip(feature_names, values, strict=True)),
+            "feedback_label": feedback,
+            "notice": DECISION_SUPPORT,
+        }
 
     return api
