@@ -1,9 +1,10 @@
-"""One real Ray Serve instance for the whole API test session (C9.5, C9.6).
+"""One real Ray Serve instance for the whole test session (C9.5, C9.6).
 
-The session starts the service the project's way (`python -m serve run`, under strace so
-that test_no_egress can read every connect() made while it started), against a registry and
-a client database built in tmp dirs, and stops it at the end, checking that no Ray process
-it started is left behind.
+The service is started the project's way (`python -m serve run`, under strace so that
+tests/live/test_no_egress.py can read every connect() made while it started), against a
+registry and a client database built in tmp dirs, and stopped at the end, checking that no Ray
+process it started is left behind. The `served` fixture (tests/conftest.py) runs it once for
+tests/live and for the live transport of tests/serve/routes.
 """
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ import yaml
 from serve.auth import AuthService
 from serve.settings import Settings
 from support import write_params
-from tests.api.builders import CLIENTS, CONTRACT, ROOT, build_registry, sample_records
+from api_support import ALLOWED_ORIGIN, CLIENT_LIMITS, CLIENTS, CONTRACT, ROOT, build_registry
 
 STRACE = "/usr/bin/strace"
 START_TIMEOUT_S = 180
 APP = "modelship"
-ALLOWED_ORIGIN = "http://app.modelship.test"
+# Clients that send many requests: no limit of theirs is reached in a session.
+UNLIMITED = {"rate_limit": {"limit": 100000, "window_s": 60}}
 
 
 def free_port() -> int:
@@ -81,11 +83,13 @@ class Served:
         return httpx.Client(base_url=self.base_url, **kwargs)
 
     def token(self, client_id: str) -> str:
-        """A cached access token for one of the session's clients."""
+        """A cached access token for one of the session's clients (the person by the password grant)."""
         if client_id not in self.tokens:
-            r = httpx.post(self.base_url + "/v1/auth/token", timeout=30, data={
-                "grant_type": "client_credentials", "client_id": client_id,
-                "client_secret": self.secrets[client_id]})
+            creds = ({"grant_type": "password", "username": client_id, "password": self.secrets[client_id]}
+                     if client_id == "pathologist" else
+                     {"grant_type": "client_credentials", "client_id": client_id,
+                      "client_secret": self.secrets[client_id]})
+            r = httpx.post(self.base_url + "/v1/auth/token", timeout=30, data=creds)
             assert r.status_code == 200, r.text
             self.tokens[client_id] = r.json()["access_token"]
         return self.tokens[client_id]
@@ -151,19 +155,17 @@ def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_d
     sections = app["args"]
     sections["paths"] = {"params": str(params), "state_dir": str(state_dir), "data_dir": str(data_dir)}
     sections["service"]["cors_origins"] = [ALLOWED_ORIGIN]
-    sections["limits"]["clients"] = {
-        "limited": {"rate_limit": {"limit": 3, "window_s": 3600}},
-        "quota": {"row_quota": {"limit": 5, "window_s": 3600}},
-        "fuzzer": {"rate_limit": {"limit": 100000, "window_s": 60}},
-        "loader": {"rate_limit": {"limit": 100000, "window_s": 60}},
-        "switcher": {"rate_limit": {"limit": 100000, "window_s": 60}}}
+    sections["limits"]["clients"] = {**CLIENT_LIMITS, "fuzzer": UNLIMITED, "loader": UNLIMITED, "switcher": UNLIMITED}
+    # The router suite asks for many tokens of the same clients within a minute, on both
+    # transports; the token limit itself is tested in process (tests/serve/routes/test_auth.py).
+    sections["limits"]["token_rate_limit"] = {"limit": 100000, "window_s": 60}
     for dep in app["deployments"]:
         dep["user_config"]["poll_interval_s"] = 0.5
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Start the service, yield it, stop it (the body of the session's `served` fixture)."""
     base = tmp_path_factory.mktemp("api")
     registry_root = base / "registry"
     registry = build_registry(registry_root, versions=3)
@@ -258,26 +260,3 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for p in left:
             p.kill()
         assert not left, f"{len(left)} Ray processes outlived the launcher and had to be killed: {left}"
-
-
-@pytest.fixture(scope="session")
-def api(served: Served) -> Iterator[httpx.Client]:
-    with served.client() as c:
-        yield c
-
-
-@pytest.fixture
-def records():
-    return sample_records
-
-
-def problem_of(response: httpx.Response, status: int) -> dict:
-    """Assert an RFC 9457 problem document with this status; return it."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body = response.json()
-    for key in ("type", "title", "status", "detail", "instance"):
-        assert key in body, body
-    assert body["status"] == status
-    assert "Traceback" not in response.text
-    return body

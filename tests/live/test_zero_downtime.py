@@ -10,7 +10,7 @@ import time
 import pytest
 
 from modelship.registry import Registry
-from tests.api.builders import sample_records
+from api_support import sample_records
 
 pytestmark = [
     pytest.mark.requirement("C9.2", "C13.9"),

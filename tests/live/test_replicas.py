@@ -7,7 +7,7 @@ request, so its requests land on both replicas (eight connections all on one rep
 import pytest
 
 from modelship.registry import Registry
-from tests.api.builders import sample_records
+from api_support import sample_records
 
 pytestmark = [
     pytest.mark.requirement("C9.1", "C9.2"),
