@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -23,6 +24,7 @@ from modelship.contract import load_contract, parse_contract
 from modelship.registry import Registry, sha256_file
 from serve.model import ModelUnavailable, Scores
 from serve.settings import Settings
+from support import write_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "contracts" / "wdbc.yaml"
@@ -107,6 +109,18 @@ def settings_of(**fields: Any) -> Settings:
                        and key in info.annotation.model_fields)
         sections.setdefault(section, {})[key] = value
     return Settings.from_args(sections)
+
+
+def serve_config(path: Path, args: dict[str, Any], name: str = "modelship") -> Path:
+    """A serve config whose application `name` has these args, after another application."""
+    path.write_text(yaml.safe_dump({"applications": [{"name": "other", "args": {}}, {"name": name, "args": args}]}),
+                    encoding="utf-8")
+    return path
+
+
+def params_file(tmp_path: Path) -> str:
+    """A params file naming a registry in tmp_path and the embedded contract."""
+    return str(write_params(tmp_path / "params.yaml", registry=str(tmp_path / "reg"), contract=str(CONTRACT)))
 
 
 def problem_of(response: httpx.Response, status: int) -> dict:

@@ -23,11 +23,11 @@ import httpx
 import psutil
 import pytest
 import yaml
+from api_support import ALLOWED_ORIGIN, CLIENT_LIMITS, CLIENTS, CONTRACT, ROOT, build_registry
 
 from serve.auth import AuthService
 from serve.settings import Settings
 from support import write_params
-from api_support import ALLOWED_ORIGIN, CLIENT_LIMITS, CLIENTS, CONTRACT, ROOT, build_registry
 
 STRACE = "/usr/bin/strace"
 START_TIMEOUT_S = 180

@@ -11,7 +11,6 @@ import time
 
 import httpx
 import pytest
-
 from api_support import problem_of, sample_records
 
 pytestmark = [

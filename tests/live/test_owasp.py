@@ -7,7 +7,6 @@ both transports in tests/serve/test_owasp.py; docs/security.qmd maps API1-API10 
 import httpx
 import psutil
 import pytest
-
 from api_support import problem_of, sample_records
 
 pytestmark = [
@@ -50,7 +49,8 @@ def test_api6_a_client_over_its_row_quota_gets_429_with_retry_after(api, served)
 
 
 # -- API8 Security misconfiguration -------------------------------------------------------
-@pytest.mark.parametrize("path,auth", [("/v1/model", True), ("/v1/model", False), ("/health/live", False), ("/nope", False)])
+@pytest.mark.parametrize("path,auth", [("/v1/model", True), ("/v1/model", False), ("/health/live", False),
+                                       ("/nope", False)])
 def test_api8_no_answer_names_the_http_server(api, served, path, auth):
     r = api.get(path, headers=served.headers("clinic") if auth else {})
     assert r.headers["x-content-type-options"] == "nosniff"  # the guard answered, not a bare server

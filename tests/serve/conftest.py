@@ -17,6 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+from api_support import (
+    ALLOWED_ORIGIN,
+    CHEAP_ARGON2,
+    CLIENT_LIMITS,
+    CLIENTS,
+    CONTRACT,
+    build_registry,
+    sample_records,
+    settings_of,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -28,8 +38,6 @@ from serve.model import LocalBackend, ModelHolder
 from serve.service import Service, build_service
 from serve.settings import Settings
 from serve.store import Store
-from api_support import (ALLOWED_ORIGIN, CHEAP_ARGON2, CLIENT_LIMITS, CLIENTS, CONTRACT, build_registry,
-                         sample_records, settings_of)
 from support import write_params
 from tests.serve.transports import INPROCESS, LIVE, InProcess, Live, Transport
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pydantic import ValidationError
-
 from api_support import ROOT
+from pydantic import ValidationError
 
 pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),

@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 import pytest
+from api_support import ALLOWED_ORIGIN, problem, sample_records
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api_support import ALLOWED_ORIGIN, problem, sample_records
 from serve.guard import Guard
 
 pytestmark = [

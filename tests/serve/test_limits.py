@@ -10,8 +10,8 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-
 from api_support import problem
+
 from serve.ratelimit import SharedTokenBuckets, retry_after_header, shared_buckets
 
 pytestmark = [

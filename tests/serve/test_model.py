@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-
 from api_support import CONTRACT, build_registry, training_data
+
 from modelship.contract import load_contract
 from modelship.registry import IntegrityError, Registry, RegistryError
 from serve.model import LocalBackend, ModelHolder, card_of

@@ -14,8 +14,8 @@ import uuid
 
 import jwt
 import pytest
-
 from api_support import ROOT, problem, sample_records
+
 from serve.auth import AuthSettings
 from serve.auth.keys import KeyRing
 from serve.auth.tokens import ACCESS_TYP, TokenCodec

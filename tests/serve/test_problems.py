@@ -6,12 +6,12 @@ process only (the test closes the store under the app); the handlers alone on a 
 from __future__ import annotations
 
 import pytest
+from api_support import TOY_CONTRACT, problem
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from api_support import TOY_CONTRACT, problem
 from serve.problems import install, kind_for, validation_params
 from serve.schemas import contract_models
 

@@ -5,9 +5,10 @@ Unit tests on the real contract and on a toy one with int and category features.
 from __future__ import annotations
 
 import pytest
+from api_support import CONTRACT, sample_records
+from api_support import TOY_CONTRACT as TOY
 from pydantic import ValidationError
 
-from api_support import CONTRACT, TOY_CONTRACT as TOY, sample_records
 from modelship.contract import load_contract
 from serve.schemas import contract_models, record_model
 

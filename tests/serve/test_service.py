@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-
 from api_support import GoneModel, SlowModel, problem
 
 pytestmark = [

@@ -5,16 +5,14 @@ environment except where a test sets it.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 import yaml
+from api_support import params_file as _params
+from api_support import serve_config as _config
+from api_support import settings_of
 from pydantic import ValidationError
 
-from api_support import CONTRACT, settings_of
 from serve.settings import ROOT_ENV, Settings, project_root, resolve
-from support import write_params
 
 pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
@@ -23,16 +21,6 @@ pytestmark = [
         scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
     ),
 ]
-
-
-def _config(path: Path, args: dict[str, Any], name: str = "modelship") -> Path:
-    path.write_text(yaml.safe_dump({"applications": [{"name": "other", "args": {}}, {"name": name, "args": args}]}),
-                    encoding="utf-8")
-    return path
-
-
-def _params(tmp_path: Path) -> str:
-    return str(write_params(tmp_path / "params.yaml", registry=str(tmp_path / "reg"), contract=str(CONTRACT)))
 
 
 def test_settings_are_read_from_the_named_application_of_a_serve_config(tmp_path):

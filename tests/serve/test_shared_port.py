@@ -24,6 +24,7 @@ def test_replica_servers_bind_the_shared_port_together(monkeypatch):
     import httpx
     from ray.serve._private import replica
     from ray.serve.config import HTTPOptions
+
     from serve.shared_port import ENV, install
 
     with socket.socket() as s:

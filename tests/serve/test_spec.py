@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
+from api_support import params_file as _params
+from api_support import serve_config as _config
 from api_support import settings_of
+
 from serve.spec import openapi_document, render, write_openapi
-from tests.serve.test_settings import _config, _params
 
 pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),

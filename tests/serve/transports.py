@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from api_support import sample_records
+
 from modelship.registry import Registry
 from serve.auth import AuthSettings
 from serve.settings import Settings

@@ -7,7 +7,6 @@ fresh registry history, the model holder itself or a replaced backend run in pro
 from __future__ import annotations
 
 import pytest
-
 from api_support import GoneModel, SlowModel, problem
 
 pytestmark = [

@@ -6,7 +6,6 @@ process only (the app is built without a service, or with the backend replaced).
 from __future__ import annotations
 
 import pytest
-
 from api_support import GoneModel, problem
 
 pytestmark = [

@@ -6,8 +6,8 @@ process only, with the backend replaced.
 from __future__ import annotations
 
 import pytest
-
 from api_support import CONTRACT, GoneModel, SlowModel, problem
+
 from modelship.contract import load_contract
 
 pytestmark = [

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from api_support import ROOT, problem
+
 from serve.settings import Settings
 from serve.spec import openapi_document, render
 

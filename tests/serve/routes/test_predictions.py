@@ -11,8 +11,8 @@ import uuid
 
 import numpy as np
 import pytest
-
 from api_support import CONTRACT, problem, sample_records, training_data
+
 from modelship.contract import load_contract
 
 pytestmark = [
