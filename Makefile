@@ -6,14 +6,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL := modelship
 PARAMS ?= params.yaml
-REPORTS := reports
-PM := $(PY) -m papermill --kernel $(KERNEL) --cwd . -p params_file $(PARAMS) --progress-bar
+# Every pipeline and registry target reads its paths from $(PARAMS), through the CLI:
+# the params file is the one source of where the registry, data and reports live.
+MS := $(PY) -m modelship --params $(PARAMS)
+# papermill behind a wrapper that writes to the params file's reports_dir and, when a cell
+# fails, ends with the finding instead of burying it under the traceback
+NOTEBOOK := $(MS) run-notebook --kernel $(KERNEL)
+# Debian packages: through sudo unless already root (GitHub runners are not)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export RAY_USAGE_STATS_ENABLED := 0
 export WHYLOGS_NO_ANALYTICS := True
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup system-deps run pipeline data-checks train evaluate promote rollback models test clean
+.PHONY: help setup system-deps run pipeline data-checks train evaluate promote rollback models lint test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -34,33 +40,44 @@ run: pipeline ## set up, run the pipeline on the embedded data, then serve the p
 pipeline: data-checks train evaluate ## the three notebooks in order
 
 data-checks: setup ## 01: validate the snapshot, split it, profile the training data
-	$(PM) notebooks/01_data_checks.ipynb $(REPORTS)/01_data_checks.ipynb
+	$(NOTEBOOK) notebooks/01_data_checks.ipynb
 
-train: setup ## 02: train and register a candidate model
-	$(PM) notebooks/02_train.ipynb $(REPORTS)/02_train.ipynb
+train: setup ## 02: train and register a candidate (or name the identical one already registered)
+	$(NOTEBOOK) notebooks/02_train.ipynb
+	@$(MS) latest
 
-evaluate: setup ## 03: evaluate the candidate, apply the gate, promote or not
-	$(PM) notebooks/03_evaluate.ipynb $(REPORTS)/03_evaluate.ipynb
+evaluate: setup ## 03: evaluate the candidate, apply the gate, promote or not; prints the decision
+	$(NOTEBOOK) notebooks/03_evaluate.ipynb
+	@$(MS) gate
 
 models: setup ## list the registered model versions
-	$(PY) -m modelship models
+	$(MS) models
 
-promote: setup ## make VERSION=v0002 the production model
-	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=v0002" >&2; exit 2; }
-	$(PY) -m modelship promote $(VERSION)
+promote: setup ## make VERSION=v0002 the production model; REASON='…' overrides a refusing gate
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=v0002 [REASON='why, when the gate refused it']" >&2; exit 2; }
+	$(MS) promote $(VERSION) $(if $(REASON),--force --reason '$(subst ','\'',$(REASON))')
 
 rollback: setup ## return production to the version before it
-	$(PY) -m modelship rollback
+	$(MS) rollback
 
 system-deps: ## Debian packages the tests use (installed only when missing)
 	@missing=""; for tool in strace wrk; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
-	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
-test: setup system-deps ## every test, with coverage (gate: 90%)
+lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup system-deps lint ## lint, then every test, with coverage (gate: 90%)
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
-clean: ## remove generated data, models and reports (keeps .venv)
-	rm -rf data/processed models $(REPORTS)/*.ipynb $(REPORTS)/figures
+clean: setup ## remove the params file's processed data, registry and reports (keeps .venv)
+	@processed=$$($(MS) param processed_dir) && registry=$$($(MS) param registry) && \
+	reports=$$($(MS) param reports_dir) && \
+	{ [ -n "$$reports" ] || { echo "reports_dir is empty in $(PARAMS)" >&2; exit 1; }; } && \
+	echo "rm -rf $$processed $$registry $$reports/*.ipynb $$reports/figures" && \
+	rm -rf "$$processed" "$$registry" "$$reports"/*.ipynb "$$reports/figures"
 
 # --- benchmark ---------------------------------------------------------------
 # `make bench`: the Serve app against bare uvicorn and the in-process floor (docs/performance.qmd).
@@ -70,7 +87,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench
 bench: setup ## benchmark POST /v1/predict: Ray Serve vs uvicorn (writes reports/bench.md)
-	@command -v wrk >/dev/null || apt-get install -y wrk
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk
 	$(PY) -m bench.run $(BENCH_ARGS)
 # --- end of benchmark --------------------------------------------------------
 

@@ -84,7 +84,7 @@ def steps(ws: Workspace, app: Any, rows: int, token: str) -> dict[str, float]:
     request_model = contract_models(ws.contract, service.settings.service.max_batch_rows).predict_request
     raw = ws.body_path(rows).read_bytes()
     parsed = json.loads(raw)
-    validated = request_model.model_validate(parsed)
+    validated: Any = request_model.model_validate(parsed)
     names = ws.contract.feature_names
     values = [[r.__dict__[f] for f in names] for r in validated.records]
     X = np.array(values, dtype=np.float64)

@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     ws = workspace.build(args.workdir)
     workspace.issue_token(ws)
-    # Each run starts with empty prediction stores: a store grown by earlier runs (a 100-row
-    # request stores ~45 KB) makes every insert slower and the figures drift from run to run.
+    # Each run starts with empty prediction stores: a store grown by earlier runs makes every
+    # insert slower and the figures drift from run to run.
     for data_dir in ("serve-data", "baseline-data"):
         shutil.rmtree(ws.root / data_dir, ignore_errors=True)
     port, bport = servers.free_port(args.port), servers.free_port(args.baseline_port)

@@ -1,25 +1,42 @@
-"""Command line: inspect the registry, promote, roll back, verify.
+"""Command line: inspect the registry, promote, roll back, verify; run a pipeline notebook.
 
     python -m modelship models
-    python -m modelship promote v0002 [--reason TEXT]
+    python -m modelship promote v0002 [--reason TEXT] [--force]
     python -m modelship rollback [--reason TEXT]
     python -m modelship verify [VERSION]
+    python -m modelship gate [VERSION]
+    python -m modelship latest
+    python -m modelship param KEY
+    python -m modelship run-notebook NOTEBOOK [--output PATH]
+
+Every command takes --params FILE (default params.yaml), before or after its name.
 """
 from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
 
 from .params import ParamsError, load_params
 from .registry import Registry, RegistryError
+
+KERNEL = "modelship"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class UsageError(ValueError):
+    """The command was given something it cannot act on; the message says what to give."""
 
 
 def _registry(args: argparse.Namespace) -> Registry:
     if args.registry:
         return Registry(args.registry)
-    return Registry(load_params(args.params)["registry"])
+    return Registry(load_params(args.params).registry)
 
 
 def _actor() -> str:
@@ -49,13 +66,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refusal(version: str, reasons: list[str]) -> str:
+    listed = "".join(f"\n  - {r}" for r in reasons)
+    return (f"{version} was refused by the evaluation gate:{listed}\n"
+            f"to promote it anyway, say why: make promote VERSION={version} REASON='…' "
+            f"(or: python -m modelship promote {version} --force --reason '…')")
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     reg = _registry(args)
     meta = reg.metadata(args.version)
     if "threshold" not in meta:
         raise RegistryError(f"{args.version} has not been evaluated (no threshold): run `make evaluate` first")
-    reg.promote(args.version, actor=_actor(), reason=args.reason)
-    print(f"production is now {args.version}")
+    if args.force and not (args.reason or "").strip():
+        raise UsageError("--force needs --reason 'why the gate is overridden' (it is kept in history.jsonl)")
+    gate = meta.get("gate", {})
+    refused = gate.get("promote") is False
+    if refused and not args.force:
+        raise RegistryError(_refusal(args.version, gate.get("reasons", [])))
+    reg.promote(args.version, actor=_actor(), reason=args.reason or "manual promotion",
+                gate_overridden=refused)
+    note = " (evaluation gate overridden; the reason is in history.jsonl)" if refused else ""
+    print(f"production is now {args.version}{note}")
     return 0
 
 
@@ -76,22 +108,128 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def gate_report(reg: Registry, version: str) -> str:
+    """The gate's decision on an evaluated version, its reasons, and where production stands."""
+    gate = reg.metadata(version).get("gate")
+    if not gate:
+        raise RegistryError(f"{version} has not been evaluated: run `make evaluate` first")
+    production = reg.production()
+    if gate["promote"]:
+        head = f"candidate {version} passed the evaluation gate: production is {production or 'none'}"
+    elif production == version:
+        head = (f"candidate {version} did NOT pass the evaluation gate, yet it is production: "
+                "`make rollback` or promote another version to replace it. The gate found:")
+    else:
+        stays = production or "none (no model is in production yet)"
+        head = f"candidate {version} NOT promoted: production stays {stays} because the gate found:"
+    lines = [head, *(f"  - {r}" for r in gate.get("reasons", []))]
+    if not gate["promote"] and production != version:
+        lines.append(f"to promote it anyway: make promote VERSION={version} REASON='…'")
+    return "\n".join(lines)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    print(gate_report(reg, args.version or reg.latest()))
+    return 0
+
+
+def cmd_latest(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    version, reused = reg.latest_candidate()
+    if reused:
+        print(f"latest candidate {version}: the last training run was identical to it (same data, params, "
+              "code and predictions), so nothing new was registered")
+    else:
+        print(f"latest candidate {version}: registered in {reg.root}")
+    return 0
+
+
+def cmd_param(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    names = sorted(type(params).model_fields)
+    if args.key not in names:
+        raise UsageError(f"{args.params} has no parameter {args.key!r}; it has: {', '.join(names)}")
+    value = getattr(params, args.key)
+    print("" if value is None else value)
+    return 0
+
+
+def _notebook_failure(notebook: Path, output: Path, exc: Any) -> str:
+    """Traceback first, then the finding alone on the last lines, where the eye lands."""
+    trace = "\n".join(exc.traceback or [])
+    if not sys.stderr.isatty():
+        trace = _ANSI.sub("", trace)
+    return (f"{trace}\n\n{notebook} failed at cell In [{exc.exec_count}] (executed copy: {output})\n"
+            f"{exc.ename}: {exc.evalue}")
+
+
+def cmd_run_notebook(args: argparse.Namespace) -> int:
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        raise UsageError(f"notebook not found: {notebook}")
+    params = load_params(args.params)  # a bad params file stops here, before a kernel starts
+    output = Path(args.output) if args.output else Path(params.reports_dir) / notebook.name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    import papermill as pm  # heavy: only this command needs it
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters={"params_file": args.params},
+                            kernel_name=args.kernel, cwd=".", progress_bar=True)
+    except pm.PapermillExecutionError as exc:
+        print(_notebook_failure(notebook, output, exc), file=sys.stderr)
+        return 1
+    except NoSuchKernel:
+        raise UsageError(f"no Jupyter kernel named {args.kernel!r}: run `make setup`") from None
+    except ValueError as exc:  # papermill's word for a file it cannot read or run as a notebook
+        raise UsageError(f"{notebook} cannot be run as a notebook: {exc}") from None
+    print(f"{notebook} -> {output}")
+    return 0
+
+
+def _common() -> argparse.ArgumentParser:
+    """--params and --registry, accepted after the command name as well as before it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", default=argparse.SUPPRESS, help="params file naming the registry")
+    common.add_argument("--registry", default=argparse.SUPPRESS,
+                        help="registry folder (overrides the params file)")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelship", description="Manage the model registry.")
     parser.add_argument("--params", default="params.yaml", help="params file naming the registry")
     parser.add_argument("--registry", help="registry folder (overrides the params file)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("models", help="list registered versions").set_defaults(func=cmd_models)
-    p = sub.add_parser("promote", help="make a version the production model")
+    common = [_common()]
+    sub.add_parser("models", parents=common, help="list registered versions").set_defaults(func=cmd_models)
+    p = sub.add_parser("promote", parents=common, help="make a version the production model")
     p.add_argument("version")
-    p.add_argument("--reason", default="manual promotion")
+    p.add_argument("--reason", help="why (kept in history.jsonl); required with --force")
+    p.add_argument("--force", action="store_true", help="promote a version the evaluation gate refused")
     p.set_defaults(func=cmd_promote)
-    p = sub.add_parser("rollback", help="return to the previous production version")
+    p = sub.add_parser("rollback", parents=common, help="return to the previous production version")
     p.add_argument("--reason", default="manual rollback")
     p.set_defaults(func=cmd_rollback)
-    p = sub.add_parser("verify", help="check a version's checksum and that it loads")
+    p = sub.add_parser("verify", parents=common, help="check a version's checksum and that it loads")
     p.add_argument("version", nargs="?")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("gate", parents=common,
+                       help="the evaluation gate's decision on a version (default: the latest candidate)")
+    p.add_argument("version", nargs="?")
+    p.set_defaults(func=cmd_gate)
+    sub.add_parser("latest", parents=common, help="the candidate the last training run registered or matched",
+                   ).set_defaults(func=cmd_latest)
+    p = sub.add_parser("param", parents=common, help="print one value of the params file")
+    p.add_argument("key")
+    p.set_defaults(func=cmd_param)
+    p = sub.add_parser("run-notebook", parents=common,
+                       help="execute a pipeline notebook with papermill; on failure, end with the finding")
+    p.add_argument("notebook")
+    p.add_argument("--output", help="executed copy (default: the params file's reports_dir)")
+    p.add_argument("--kernel", default=KERNEL)
+    p.set_defaults(func=cmd_run_notebook)
     return parser
 
 
@@ -99,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, ParamsError) as exc:
+    except (RegistryError, ParamsError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except yaml.YAMLError as exc:
+        print(f"error: params file {args.params} is not valid YAML: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FEATURE_TYPES = ("float", "int", "category")
+# SimpleImputer strategies a contract may name; a category can only take its most frequent value
+IMPUTE_NUMERIC = ("median", "mean", "most_frequent")
+IMPUTE_CATEGORY = ("most_frequent",)
 
 
 class ContractError(ValueError):
@@ -31,10 +34,15 @@ class Feature:
     max: float | None = None
     categories: tuple[str, ...] = ()
     monotonic: str | None = None  # "increasing" or "decreasing" w.r.t. the positive class
+    impute: str | None = None  # set when the contract allows the feature to be missing
 
     @property
     def is_numeric(self) -> bool:
         return self.type in ("float", "int")
+
+    @property
+    def missing_allowed(self) -> bool:
+        return self.impute is not None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Contract:
     features: tuple[Feature, ...]
     title: str = ""
     description: str = ""
+    decision_note: str = ""  # who decides and what the model must not replace, for reports and the card
     source_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -92,7 +101,9 @@ class Contract:
         return pd.DataFrame([{"feature": f.name, "type": f.type, "unit": f.unit or "-",
                               "valid range": (f"[{f.min:g}, {f.max:g}]" if f.is_numeric and f.min is not None
                                               and f.max is not None else ", ".join(f.categories) or "-"),
-                              "monotonic": f.monotonic or "-", "description": f.description}
+                              "monotonic": f.monotonic or "-",
+                              "missing": f"imputed ({f.impute})" if f.impute else "refused",
+                              "description": f.description}
                              for f in self.features])
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,12 +120,15 @@ class Contract:
                 d["categories"] = list(f.categories)
             if f.monotonic:
                 d["monotonic"] = f.monotonic
+            if f.impute:
+                d["missing"] = {"allowed": True, "impute": f.impute}
             feats.append(d)
         return {
             "name": self.name,
             "version": self.version,
             "title": self.title,
             "description": self.description,
+            "decision_note": self.decision_note,
             "target": {
                 "name": self.target.name,
                 "description": self.target.description,
@@ -129,6 +143,27 @@ def _require(mapping: dict, key: str, where: str) -> Any:
     if key not in mapping:
         raise ContractError(f"{where}: missing required key {key!r}")
     return mapping[key]
+
+
+def _parse_missing(raw: Any, ftype: str, where: str) -> str | None:
+    """`missing: {allowed: true, impute: median}` -> "median"; absent or not allowed -> None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"allowed", "impute"}:
+        raise ContractError(f"{where}: `missing` must be a mapping with `allowed` (true/false) and "
+                            f"`impute`, e.g. missing: {{allowed: true, impute: median}}")
+    allowed, impute = raw.get("allowed", False), raw.get("impute")
+    if not isinstance(allowed, bool):
+        raise ContractError(f"{where}: missing.allowed must be true or false, got {allowed!r}")
+    if not allowed:
+        if impute is not None:
+            raise ContractError(f"{where}: missing.impute is set but missing.allowed is false")
+        return None
+    choices = IMPUTE_CATEGORY if ftype == "category" else IMPUTE_NUMERIC
+    if impute not in choices:
+        raise ContractError(f"{where}: missing.allowed is true, so missing.impute must say how the "
+                            f"training pipeline fills a missing value: one of {choices}, got {impute!r}")
+    return str(impute)
 
 
 def _parse_feature(raw: dict, index: int) -> Feature:
@@ -155,6 +190,7 @@ def _parse_feature(raw: dict, index: int) -> Feature:
         max=None if hi is None else float(hi),
         categories=cats,
         monotonic=mono,
+        impute=_parse_missing(raw.get("missing"), ftype, f"{where} ({name})"),
     )
 
 
@@ -168,7 +204,7 @@ def parse_contract(doc: dict, source_path: Path | None = None) -> Contract:
     positive = str(_require(t, "positive", "target"))
     if positive not in classes:
         raise ContractError(f"target: positive class {positive!r} is not one of {list(classes)}")
-    target = Target(name=str(_require(t, "name", "target")), classes=classes,  # type: ignore[arg-type]
+    target = Target(name=str(_require(t, "name", "target")), classes=(classes[0], classes[1]),
                     positive=positive, description=str(t.get("description", "")))
     raw_features = _require(doc, "features", "contract")
     if not raw_features:
@@ -185,6 +221,7 @@ def parse_contract(doc: dict, source_path: Path | None = None) -> Contract:
         version=int(doc.get("version", 1)),
         title=str(doc.get("title", "")),
         description=str(doc.get("description", "")),
+        decision_note=str(doc.get("decision_note", "")),
         target=target,
         features=features,
         source_path=source_path,

@@ -11,6 +11,7 @@ from sklearn.metrics import (brier_score_loss, confusion_matrix, f1_score, preci
                              roc_auc_score)
 
 from .contract import Contract, Feature
+from .params import Params
 
 
 def _bounds(feat: Feature) -> tuple[float, float]:
@@ -64,58 +65,110 @@ def calibration_table(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> 
 
 @dataclass(frozen=True)
 class BehaviourResult:
+    """One behavioural test. `measured` is None when the test could not measure anything,
+    which counts as not passed: a test that saw nothing proves nothing."""
+
     name: str
     passed: bool
-    measured: float
+    measured: float | None
     limit: float
     detail: str
+
+    def __post_init__(self) -> None:
+        if self.measured is None and self.passed:
+            raise ValueError(f"behaviour test {self.name!r}: a test that measured nothing cannot pass")
+
+    @property
+    def status(self) -> str:
+        if self.measured is None:
+            return "not measured"
+        return "pass" if self.passed else "FAIL"
+
+
+def _not_measured(name: str, limit: float, reason: str) -> BehaviourResult:
+    return BehaviourResult(name, False, None, limit, f"not measured: {reason}")
+
+
+def _observed(X: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column j as floats, and the mask of its non-missing values."""
+    col = X[:, j].astype(np.float64)
+    return col, ~np.isnan(col)
+
+
+def _spread(col: np.ndarray, seen: np.ndarray) -> float:
+    """Standard deviation of the observed values; 0 when fewer than two are observed."""
+    return float(np.std(col[seen])) if seen.sum() >= 2 else 0.0
 
 
 def invariance_to_noise(model: Any, X: np.ndarray, contract: Contract, threshold: float,
                         noise_scale: float, max_flip_rate: float, seed: int) -> BehaviourResult:
-    """Tiny measurement noise (a share of each feature's std) must rarely change a decision."""
+    """Tiny measurement noise (a share of each feature's std) must rarely change a decision.
+
+    Noise goes on observed values only: a missing value stays missing, and a
+    column with no spread is left alone rather than blanked.
+    """
+    name = "invariance to measurement noise"
     rng = np.random.default_rng(seed)
     noisy = X.copy()
+    touched = np.zeros(len(X), dtype=bool)
+    skipped = []
     for j, feat in enumerate(contract.features):
         if not feat.is_numeric:
             continue
-        col = X[:, j].astype(np.float64)
-        jitter = rng.normal(0.0, col.std() * noise_scale, len(col))
-        noisy[:, j] = np.clip(col + jitter, *_bounds(feat))
-    before = model.predict_proba(X)[:, 1] >= threshold
-    after = model.predict_proba(noisy)[:, 1] >= threshold
+        col, seen = _observed(X, j)
+        spread = _spread(col, seen)
+        jitter = rng.normal(0.0, spread * noise_scale, len(col))  # drawn even when unused: same stream
+        if spread == 0.0:
+            skipped.append(feat.name)
+            continue
+        noisy[:, j] = np.where(seen, np.clip(col + jitter, *_bounds(feat)), col)
+        touched |= seen
+    n = int(touched.sum())
+    if n == 0:
+        return _not_measured(name, max_flip_rate, f"no numeric feature has two or more observed values "
+                             f"among {len(X)} cases, so no noise could be added")
+    before = model.predict_proba(X[touched])[:, 1] >= threshold
+    after = model.predict_proba(noisy[touched])[:, 1] >= threshold
     flips = float(np.mean(before != after))
-    return BehaviourResult("invariance to measurement noise", flips <= max_flip_rate, flips, max_flip_rate,
-                           f"{int(np.sum(before != after))} of {len(X)} decisions changed under noise of "
-                           f"{noise_scale:.1%} of each feature's standard deviation")
+    note = f"; left unchanged (no spread): {', '.join(skipped)}" if skipped else ""
+    return BehaviourResult(name, flips <= max_flip_rate, flips, max_flip_rate,
+                           f"{int(np.sum(before != after))} of {n} decisions changed under noise of "
+                           f"{noise_scale:.1%} of each feature's standard deviation{note}")
+
+
+def _direction(model: Any, X: np.ndarray, j: int, feat: Feature, contract: Contract, tolerance: float,
+               steps: int) -> BehaviourResult:
+    name = f"direction: {feat.name} {feat.monotonic}"
+    col, seen = _observed(X, j)
+    span = _spread(col, seen) * 2
+    if span == 0.0:
+        why = "it has no observed value" if not seen.any() else "its observed values do not vary"
+        return _not_measured(name, tolerance, f"{feat.name} cannot be moved by its spread: {why} "
+                             f"among {len(X)} cases")
+    rows = X[seen]
+    sign = 1.0 if feat.monotonic == "increasing" else -1.0
+    probs = []
+    for k in range(steps):
+        shifted = rows.copy()
+        shifted[:, j] = np.clip(col[seen] + sign * span * k / (steps - 1), *_bounds(feat))
+        probs.append(model.predict_proba(shifted)[:, 1])
+    worst_drop = float(np.max(np.maximum(0.0, -np.diff(np.vstack(probs), axis=0))))
+    return BehaviourResult(
+        name, worst_drop <= tolerance, worst_drop, tolerance,
+        f"largest drop in probability of {contract.target.positive!r} over {len(rows)} of {len(X)} cases "
+        f"(those with {feat.name} observed) when {feat.name} moves by up to 2 std in its "
+        f"{feat.monotonic} direction: {worst_drop:.4f}")
 
 
 def monotonic_direction(model: Any, X: np.ndarray, contract: Contract, tolerance: float,
                         steps: int = 5) -> list[BehaviourResult]:
     """Raising a feature the contract marks `increasing` must not lower the positive probability."""
-    results = []
-    for j, feat in enumerate(contract.features):
-        if not feat.monotonic or not feat.is_numeric:
-            continue
-        sign = 1.0 if feat.monotonic == "increasing" else -1.0
-        col = X[:, j].astype(np.float64)
-        span = col.std() * 2
-        probs = []
-        for k in range(steps):
-            shifted = X.copy()
-            value = col + sign * span * k / (steps - 1)
-            shifted[:, j] = np.clip(value, *_bounds(feat))
-            probs.append(model.predict_proba(shifted)[:, 1])
-        worst_drop = float(np.max(np.maximum(0.0, -np.diff(np.vstack(probs), axis=0))))
-        results.append(BehaviourResult(
-            f"direction: {feat.name} {feat.monotonic}", worst_drop <= tolerance, worst_drop, tolerance,
-            f"largest drop in probability of {contract.target.positive!r} over {len(X)} cases when "
-            f"{feat.name} moves by up to 2 std in its {feat.monotonic} direction: {worst_drop:.4f}"))
-    return results
+    return [_direction(model, X, j, feat, contract, tolerance, steps)
+            for j, feat in enumerate(contract.features) if feat.monotonic and feat.is_numeric]
 
 
 def behaviour_table(results: list[BehaviourResult]) -> pd.DataFrame:
-    return pd.DataFrame([{"test": r.name, "status": "pass" if r.passed else "FAIL", "measured": r.measured,
+    return pd.DataFrame([{"test": r.name, "status": r.status, "measured": r.measured,
                           "limit": r.limit, "detail": r.detail} for r in results])
 
 
@@ -131,32 +184,42 @@ class GateDecision:
         return head + "\n" + "\n".join(f"- {r}" for r in self.reasons)
 
 
-_MINIMA = (("roc_auc", "gate_min_roc_auc"), ("recall", "gate_min_recall"),
-           ("precision", "gate_min_precision"))
 _COMPARED = ("roc_auc", "recall")  # higher is better; compared with production
 
 
-def gate(candidate: dict[str, float], params: dict[str, Any], behaviour: list[BehaviourResult],
+def _behaviour_reasons(behaviour: list[BehaviourResult]) -> tuple[bool, list[str]]:
+    reasons = []
+    for r in behaviour:
+        if r.status == "not measured":
+            reasons.append(f"behaviour test not measured, counted as failed: {r.name} ({r.detail})")
+        elif not r.passed:
+            reasons.append(f"behaviour test failed: {r.name} ({r.detail})")
+    ok = all(r.passed for r in behaviour)
+    if behaviour and ok:
+        reasons.append(f"all {len(behaviour)} behaviour tests passed")
+    return ok, reasons
+
+
+def gate(candidate: dict[str, float], params: Params, behaviour: list[BehaviourResult],
          production: dict[str, float] | None = None, production_version: str | None = None) -> GateDecision:
     """Promote only when every minimum holds, behaviour tests pass, and nothing regressed."""
     ok, reasons = True, []
-    for metric, key in _MINIMA:
-        passed = candidate[metric] >= params[key]
+    minima = {"roc_auc": params.gate_min_roc_auc, "recall": params.gate_min_recall,
+              "precision": params.gate_min_precision}
+    for metric, minimum in minima.items():
+        passed = candidate[metric] >= minimum
         ok &= passed
-        reasons.append(f"{metric} {candidate[metric]:.4f} {'>=' if passed else '<'} minimum {params[key]}")
-    passed = candidate["brier"] <= params["gate_max_brier"]
+        reasons.append(f"{metric} {candidate[metric]:.4f} {'>=' if passed else '<'} minimum {minimum}")
+    passed = candidate["brier"] <= params.gate_max_brier
     ok &= passed
-    reasons.append(f"brier {candidate['brier']:.4f} {'<=' if passed else '>'} maximum {params['gate_max_brier']}")
-    for r in behaviour:
-        ok &= r.passed
-        if not r.passed:
-            reasons.append(f"behaviour test failed: {r.name} ({r.detail})")
-    if behaviour and all(r.passed for r in behaviour):
-        reasons.append(f"all {len(behaviour)} behaviour tests passed")
+    reasons.append(f"brier {candidate['brier']:.4f} {'<=' if passed else '>'} maximum {params.gate_max_brier}")
+    behaved, behaviour_reasons = _behaviour_reasons(behaviour)
+    ok &= behaved
+    reasons += behaviour_reasons
     if production is None:
         reasons.append("no production model yet: nothing to compare with")
     else:
-        tol = params["gate_max_regression"]
+        tol = params.gate_max_regression
         for metric in _COMPARED:
             drop = production[metric] - candidate[metric]
             passed = drop <= tol

@@ -19,7 +19,11 @@ def to_matrix(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
     out = np.empty((len(frame), len(cols)), dtype=object)
     for j, feat in enumerate(contract.features):
         col = frame[feat.name]
-        out[:, j] = col.astype(str).to_numpy() if feat.type == "category" else col.to_numpy(dtype=np.float64)
+        if feat.type == "category":
+            # NaN, not the text "<NA>", so that an imputer sees a missing value
+            out[:, j] = col.astype(object).astype(str).where(col.notna(), np.nan).to_numpy(dtype=object)
+        else:
+            out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
 
 

@@ -1,78 +1,117 @@
-"""Loading params.yaml, the single source of the pipeline's parameters."""
+"""Loading params.yaml, the single source of the pipeline's parameters, into a typed object."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-# key -> expected type(s); every key is required so that a typo fails loudly
-SCHEMA: dict[str, type | tuple[type, ...]] = {
-    "seed": int,
-    "contract": str,
-    "snapshot": str,
-    "manifest": (str, type(None)),
-    "processed_dir": str,
-    "test_size": float,
-    "max_missing_fraction": (int, float),
-    "max_duplicate_rows": int,
-    "min_class_fraction": float,
-    "similarity_alpha": float,
-    "max_dissimilar_fraction": float,
-    "model": str,
-    "regularization_C": (int, float),
-    "calibration": str,
-    "cv_folds": int,
-    "target_recall": float,
-    "gate_min_roc_auc": float,
-    "gate_min_recall": float,
-    "gate_min_precision": float,
-    "gate_max_brier": float,
-    "gate_max_regression": float,
-    "noise_scale": float,
-    "max_flip_rate": float,
-    "monotonic_tolerance": float,
-    "registry": str,
-    "reports_dir": str,
-}
+ModelName = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+Calibration = Literal["sigmoid", "isotonic", "none"]
+
+Fraction = Field(ge=0, le=1)
+OpenFraction = Field(gt=0, lt=1)
+Positive = Field(gt=0)
+
+# YAML 1.1 reads a number such as 1e-6 (no dot) as text; name the fix instead of "not a number"
+_EXPONENT_WITHOUT_DOT = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
 
 
 class ParamsError(ValueError):
-    """params.yaml is missing a key, has an unknown one, or a value of the wrong type."""
+    """params.yaml is missing a key, has an unknown one, or a value of the wrong type or range."""
 
 
-def validate(params: Mapping[str, Any]) -> dict[str, Any]:
-    missing = sorted(set(SCHEMA) - set(params))
-    unknown = sorted(set(params) - set(SCHEMA))
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unknown:
-            parts.append(f"unknown keys {unknown}")
-        raise ParamsError("params: " + "; ".join(parts))
-    for key, expected in SCHEMA.items():
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-            raise ParamsError(f"params: {key} must be {names}, got {value!r}")
-    if not 0 < params["test_size"] < 1:
-        raise ParamsError(f"params: test_size must be between 0 and 1, got {params['test_size']}")
-    if params["cv_folds"] < 2:
-        raise ParamsError(f"params: cv_folds must be at least 2, got {params['cv_folds']}")
-    if not 0 < params["target_recall"] <= 1:
-        raise ParamsError(f"params: target_recall must be in (0, 1], got {params['target_recall']}")
-    return dict(params)
+class Params(BaseModel):
+    """Every parameter of the pipeline. Strict: "42" is not an int, true is not a number."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    seed: int = Field(ge=0)
+
+    # data: what to read and where derived data goes (paths relative to the repository root)
+    contract: str
+    snapshot: str
+    manifest: str | None
+    processed_dir: str
+    test_size: float = OpenFraction
+
+    # data checks (01)
+    max_missing_fraction: float = Fraction
+    max_duplicate_rows: int = Field(ge=0)
+    min_class_fraction: float = Field(ge=0, le=0.5)
+    similarity_alpha: float = OpenFraction
+    max_dissimilar_fraction: float = Fraction
+
+    # training (02)
+    model: ModelName
+    regularization_C: float = Positive
+    calibration: Calibration
+    cv_folds: int = Field(ge=2)
+
+    # evaluation and gate (03)
+    target_recall: float = Field(gt=0, le=1)
+    gate_min_roc_auc: float = Fraction
+    gate_min_recall: float = Fraction
+    gate_min_precision: float = Fraction
+    gate_max_brier: float = Fraction
+    gate_max_regression: float = Fraction
+    noise_scale: float = Field(ge=0)
+    max_flip_rate: float = Fraction
+    monotonic_tolerance: float = Field(ge=0)
+
+    registry: str
+    reports_dir: str
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exponent_needs_a_dot(cls, value: Any) -> Any:
+        if isinstance(value, str) and _EXPONENT_WITHOUT_DOT.match(value.strip()):
+            mantissa, exponent = re.split("[eE]", value.strip())
+            raise ValueError(f"YAML reads {value!r} as text, not a number: write {mantissa}.0e{exponent}")
+        return value
+
+    def replace(self, **changes: Any) -> Params:
+        """A copy with some values changed, validated like the file."""
+        return _validate({**self.model_dump(), **changes}, "params")
 
 
-def load_params(path: str | Path = "params.yaml", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+MODELS: tuple[str, ...] = get_args(ModelName)
+CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(file)"
+    kind = error["type"]
+    if kind == "missing":
+        return f"missing key {key!r}"
+    if kind == "extra_forbidden":
+        return f"unknown key {key!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message} (got {error['input']!r})"
+
+
+def _validate(values: Mapping[str, Any], source: str) -> Params:
+    try:
+        return Params.model_validate(dict(values))
+    except ValidationError as exc:
+        errors = exc.errors()
+        text = f"{source}: " + "; ".join(_describe(e) for e in errors)
+        if any(e["type"] in ("missing", "extra_forbidden") for e in errors):
+            text += f" (every key is required, and only these: {', '.join(Params.model_fields)})"
+        raise ParamsError(text) from None
+
+
+def load_params(path: str | Path = "params.yaml", overrides: Mapping[str, Any] | None = None) -> Params:
     """Read params.yaml, apply overrides (e.g. from a notebook run), and validate."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ParamsError(f"params file not found: {path}") from None
-    if not isinstance(params, dict):
-        raise ParamsError(f"params file {path} must hold a mapping")
-    params.update(overrides or {})
-    return validate(params)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"params file {path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ParamsError(f"params file {path} must hold a mapping of keys to values")
+    return _validate({**values, **(overrides or {})}, f"params file {path}")

@@ -40,7 +40,7 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, auc: float, threshold: flo
 def probability_figure(y_true: np.ndarray, proba: np.ndarray, threshold: float,
                        positive: str, negative: str) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(0, 1, 21)
+    bins = np.linspace(0, 1, 21).tolist()
     ax.hist(proba[y_true == 0], bins=bins, color=_BLUE, alpha=0.7, label=f"actual {negative}")
     ax.hist(proba[y_true == 1], bins=bins, color=_ORANGE, alpha=0.7, hatch="//", label=f"actual {positive}")
     ax.axvline(threshold, color="black", linestyle=":", label=f"threshold {threshold:.3f}")

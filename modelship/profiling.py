@@ -35,7 +35,7 @@ def profile(frame: pd.DataFrame) -> DatasetProfileView:
 def write_profile(view: DatasetProfileView, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    view.write(str(path))
+    path.write_bytes(view.serialize())  # the format DatasetProfileView.read takes
     return path
 
 

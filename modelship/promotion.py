@@ -25,7 +25,9 @@ def record_and_decide(registry: Registry, version: str, metrics: dict[str, Any],
         gate={"promote": decision.promote, "reasons": decision.reasons},
     )
     registry.write_card(version, render_card(meta, metrics, behaviour, decision, test_rows))
-    if decision.promote:
+    # An identical rerun evaluates the production version again: promoting it once more
+    # would only add a no-op entry to the history.
+    if decision.promote and registry.production() != version:
         registry.promote(version, actor=actor, reason="passed the evaluation gate")
     current = registry.production()
     return current if current is not None else "none"

@@ -6,6 +6,7 @@ Layout under the registry root:
     versions/v0001/metadata.json    version, created_at, checksums, params, metrics, ...
     versions/v0001/model_card.md    written by the evaluation step
     production.json                 {"version": ..., "lineage": [...]} replaced by rename
+    latest.json                     the candidate the last training run registered or matched
     history.jsonl                   append-only audit of every promote and rollback
 
 Every write that others may read happens in a temporary file that is then
@@ -27,12 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import skops.io as sio
+from .fileio import write_atomic
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "model_card.md"
 POINTER_FILE = "production.json"
+LATEST_FILE = "latest.json"
 HISTORY_FILE = "history.jsonl"
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 # Types a model of ours may contain; anything else in a file is refused.
@@ -74,20 +76,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -120,10 +108,27 @@ class Registry:
         return sorted(names, key=lambda n: int(n[1:]))
 
     def latest(self) -> str:
+        """The newest candidate: the version the last training run registered, or matched."""
+        return self.latest_candidate()[0]
+
+    def latest_candidate(self) -> tuple[str, bool]:
+        """(version, reused): reused when the last training run matched an existing version."""
         versions = self.versions()
         if not versions:
             raise RegistryError(f"no model is registered in {self.root}: run `make train` first")
-        return versions[-1]
+        path = self.root / LATEST_FILE
+        if path.exists():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("version") in versions:
+                return record["version"], bool(record.get("reused"))
+        return versions[-1], False
+
+    def find(self, fingerprint: str) -> str | None:
+        """The newest version whose metadata carries this training fingerprint, if any."""
+        for version in reversed(self.versions()):
+            if self.metadata(version).get("fingerprint") == fingerprint:
+                return version
+        return None
 
     def metadata(self, version: str) -> dict[str, Any]:
         path = self.version_dir(version) / METADATA_FILE
@@ -152,32 +157,56 @@ class Registry:
     def register(self, model: Any, metadata: dict[str, Any],
                  extra_files: dict[str, Path] | None = None) -> str:
         """Store a fitted model as the next version and return its name."""
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            existing = self.versions()
-            version = f"v{(int(existing[-1][1:]) + 1 if existing else 1):04d}"
-            staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=".staging-"))
-            try:
-                sio.dump(model, staging / MODEL_FILE)
-                meta = dict(metadata)
-                meta.update(version=version, created_at=meta.get("created_at") or _now(),
-                            model_file=MODEL_FILE, model_sha256=sha256_file(staging / MODEL_FILE))
-                for name, src in (extra_files or {}).items():
-                    shutil.copyfile(src, staging / name)
-                    meta.setdefault("files", {})[name] = sha256_file(staging / name)
-                (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True),
-                                                     encoding="utf-8")
-                os.rename(staging, self.version_dir(version))
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            return self._register(model, metadata, extra_files)
+
+    def register_candidate(self, model: Any, metadata: dict[str, Any],
+                           extra_files: dict[str, Path] | None = None) -> tuple[str, bool]:
+        """Register a trained candidate unless a version with its fingerprint exists.
+
+        Returns (version, reused): reused is True when an identical candidate was found
+        and nothing was written but the latest-candidate pointer.
+        """
+        with self._locked():
+            version = self.find(metadata["fingerprint"])
+            if version is None:
+                return self._register(model, metadata, extra_files), False
+            self._set_latest(version, reused=True)
+            return version, True
+
+    def _register(self, model: Any, metadata: dict[str, Any], extra_files: dict[str, Path] | None) -> str:
+        import skops.io as sio  # slow to import: only the commands that write or read a model pay for it
+
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        existing = self.versions()
+        version = f"v{(int(existing[-1][1:]) + 1 if existing else 1):04d}"
+        staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=".staging-"))
+        try:
+            sio.dump(model, staging / MODEL_FILE)
+            meta = dict(metadata)
+            meta.update(version=version, created_at=meta.get("created_at") or _now(),
+                        model_file=MODEL_FILE, model_sha256=sha256_file(staging / MODEL_FILE))
+            for name, src in (extra_files or {}).items():
+                shutil.copyfile(src, staging / name)
+                meta.setdefault("files", {})[name] = sha256_file(staging / name)
+            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True),
+                                                 encoding="utf-8")
+            os.rename(staging, self.version_dir(version))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._set_latest(version, reused=False)
         return version
+
+    def _set_latest(self, version: str, reused: bool) -> None:
+        write_atomic(self.root / LATEST_FILE,
+                     json.dumps({"version": version, "reused": reused, "at": _now()}, indent=2))
 
     def write_card(self, version: str, text: str) -> Path:
         path = self.version_dir(version) / CARD_FILE
         if not path.parent.is_dir():
             raise RegistryError(f"model version {version} is not registered in {self.root}")
-        _write_atomic(path, text)
+        write_atomic(path, text)
         return path
 
     def update_metadata(self, version: str, **fields: Any) -> dict[str, Any]:
@@ -188,8 +217,8 @@ class Registry:
                 if key in fields:
                     raise RegistryError(f"metadata field {key!r} cannot be changed")
             meta.update(fields)
-            _write_atomic(self.version_dir(version) / METADATA_FILE,
-                          json.dumps(meta, indent=2, sort_keys=True))
+            write_atomic(self.version_dir(version) / METADATA_FILE,
+                         json.dumps(meta, indent=2, sort_keys=True))
             return meta
 
     def _audit(self, record: dict[str, Any]) -> None:
@@ -198,17 +227,22 @@ class Registry:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def promote(self, version: str, actor: str = "cli", reason: str = "") -> dict[str, Any]:
-        """Make `version` the production model (after checking its file is intact)."""
+    def promote(self, version: str, actor: str = "cli", reason: str = "",
+                gate_overridden: bool = False) -> dict[str, Any]:
+        """Make `version` the production model (after checking its file is intact).
+
+        gate_overridden records in the history that the evaluation gate had refused it.
+        """
         self.verify(version)
         with self._locked():
             pointer = self._pointer()
             previous = pointer["version"]
             lineage = [v for v in pointer["lineage"] if v != version] + [version]
             new = {"version": version, "lineage": lineage, "updated_at": _now()}
-            _write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
+            write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
             self._audit({"at": new["updated_at"], "action": "promote", "version": version,
-                         "from": previous, "actor": actor, "reason": reason})
+                         "from": previous, "actor": actor, "reason": reason,
+                         "gate_overridden": gate_overridden})
             return new
 
     def rollback(self, actor: str = "cli", reason: str = "") -> str:
@@ -222,7 +256,7 @@ class Registry:
             target = lineage[-1]
             self.verify(target)
             new = {"version": target, "lineage": lineage, "updated_at": _now()}
-            _write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
+            write_atomic(self.root / POINTER_FILE, json.dumps(new, indent=2))
             self._audit({"at": new["updated_at"], "action": "rollback", "version": target,
                          "from": current, "actor": actor, "reason": reason})
             return target
@@ -244,6 +278,8 @@ class Registry:
         return meta
 
     def load(self, version: str) -> LoadedModel:
+        import skops.io as sio
+
         meta = self.verify(version)
         path = self.version_dir(version) / meta.get("model_file", MODEL_FILE)
         try:
@@ -256,10 +292,3 @@ class Registry:
                                  f"trust: {foreign}")
         model = sio.load(path, trusted=untrusted)
         return LoadedModel(version=version, model=model, metadata=meta)
-
-    def load_production(self) -> LoadedModel:
-        version = self.production()
-        if version is None:
-            raise RegistryError(f"no production model in {self.root}: run `make run` "
-                                "(or `make promote VERSION=…`)")
-        return self.load(version)

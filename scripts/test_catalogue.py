@@ -22,6 +22,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "test-catalogue.qmd"
@@ -84,9 +88,11 @@ def _id_key(rid: str) -> tuple[int, ...]:
     return tuple(int(x) for x in rid[1:].split(".")) if REQUIREMENT_ID.fullmatch(rid) else (10**6,)
 
 
-def case_of(item) -> Case:
+def case_of(item: pytest.Item) -> Case:
     """Read one pytest item's markers; closest markers (the test's own) win field by field."""
-    errors, ids, fields = [], set(), {}
+    errors: list[str] = []
+    ids: set[str] = set()
+    fields: dict[str, str] = {}
     for mark in item.iter_markers("requirement"):
         ids.update(str(a) for a in mark.args)
     for mark in item.iter_markers("catalogue"):
@@ -112,7 +118,7 @@ class _Collector:
     def __init__(self) -> None:
         self.cases: list[Case] = []
 
-    def pytest_collection_finish(self, session) -> None:
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.cases = [case_of(item) for item in session.items]
 
 

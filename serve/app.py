@@ -45,7 +45,7 @@ class Ingress:
     """The FastAPI app and the model in one replica. Serve's health check fails while no model
     is loaded; the replica refuses to start on a tampered model or default keys."""
 
-    async def __init__(self, args: dict[str, Any]) -> None:
+    async def __init__(self, args: dict[str, Any]) -> None:  # type: ignore[misc]  # Serve awaits it
         shared_port.install()  # before Serve starts this replica's HTTP server
         self.settings = Settings.from_args(args)
         self.contract = load_contract(self.settings.paths.contract)
@@ -65,8 +65,9 @@ class Ingress:
 
         async so that it runs on the replica's event loop, where the poller task lives."""
         config = {**DEFAULT_USER_CONFIG, **(config or {})}
-        self._score.set_max_batch_size(int(config["max_batch_size"]))
-        self._score.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+        batched: Any = self._score  # serve.batch adds these setters to the method
+        batched.set_max_batch_size(int(config["max_batch_size"]))
+        batched.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
         self.poll_interval_s = float(config["poll_interval_s"])
         if config["pinned_version"] != self.holder.pinned_version:
             self.holder.pinned_version = config["pinned_version"]
@@ -122,4 +123,5 @@ class Ingress:
 def build(args: dict[str, Any]) -> Any:
     """The application, its one deployment given the settings (validated here, before deploying)."""
     Settings.from_args(args)
-    return Ingress.bind(args or {})
+    deployment: Any = Ingress  # a serve.Deployment once decorated
+    return deployment.bind(args or {})

@@ -1,10 +1,12 @@
-"""ASGI middleware in front of every route: body size limit, security headers, CORS allowlist.
+"""ASGI middleware in front of every route: body size limit, identity coding only, security
+headers, CORS allowlist; and the filter of client request ids (RequestIdFilter).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a copy per
 request on the hot path.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from serve.auth import NO_STORE
@@ -21,7 +23,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 # Tokens, predictions and model data must not sit in shared or browser caches.
-_NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
+NO_STORE_HEADERS = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 CORS_METHODS = b"GET, POST"
 CORS_HEADERS = b"authorization, content-type"
 
@@ -47,7 +49,7 @@ class Guard:
         allowed_origin = origin if origin is not None and origin in self.origins else None
         extra = list(SECURITY_HEADERS)
         if path.startswith("/v1/"):
-            extra += _NO_STORE
+            extra += NO_STORE_HEADERS
         if allowed_origin is not None:
             extra += [(b"access-control-allow-origin", allowed_origin), (b"vary", b"Origin")]
 
@@ -62,6 +64,10 @@ class Guard:
             await self._preflight(scope, send_with_headers, allowed_origin is not None)
             return
 
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if coding not in (b"", b"identity"):
+            await self._unsupported_coding(path, send_with_headers)
+            return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await self._too_large(path, send_with_headers)
@@ -102,6 +108,14 @@ class Guard:
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _unsupported_coding(self, path: str, send: Any) -> None:
+        # A compressed body would be decoded past the size limit (a zip bomb) or read as garbage.
+        headers, body = _problem(415, "unsupported-media-type", "Unsupported Media Type",
+                                 "the API takes uncompressed bodies only: send it without Content-Encoding",
+                                 path)
+        await send({"type": "http.response.start", "status": 415, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _preflight(self, scope: Scope, send: Any, allowed: bool) -> None:
         if not allowed:
             headers, body = _problem(403, "cors-origin-refused", "Forbidden",
@@ -115,3 +129,32 @@ class Guard:
             (b"access-control-allow-headers", CORS_HEADERS),
             (b"access-control-max-age", b"600")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+# What a request id may be: short, and nothing a log viewer or a page could take for markup.
+SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID = b"x-request-id"
+
+
+def safe_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers without a client's X-Request-ID that is not a short token of safe characters."""
+    return [(k, v) for k, v in headers if k.lower() != REQUEST_ID or SAFE_REQUEST_ID.fullmatch(v)]
+
+
+class RequestIdFilter:
+    """Drops an unsafe X-Request-ID before the server that echoes it sees it.
+
+    Ray Serve's RequestIdMiddleware, outside the app, echoes the client's id in the answer, or
+    makes one up when there is none; so this must wrap that middleware (be passed as one of
+    the HTTP server's middlewares), not sit in the app where the echo is already decided."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers") or []
+            kept = safe_request_id(list(headers))
+            if len(kept) != len(headers):
+                scope = {**scope, "headers": kept}
+        await self.app(scope, receive, send)

@@ -14,13 +14,16 @@ plus the environment this project needs:
 - RAY_SERVE_THROUGHPUT_OPTIMIZED=1 unless set: Serve's direct ingress and gRPC between
   replicas. Direct ingress alone does not take Serve's proxy off `http_options.port`: the
   proxy keeps that port and forwards to the ingress replica, which listens on a port of its
-  own (30000-31000 by default). So the launcher gives the ingress replica the configured port
-  itself (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT = port, ..._MAX_HTTP_PORT = port + 9, the
-  ports Serve's controller books for the replicas) and moves Serve's proxy to
-  port + 10 on 127.0.0.1. Measured on Ray 2.60.0 on a 2-core machine (docs/performance.qmd),
-  two deployments, 32 concurrent clients: 124-174 req/s through the proxy, 325-676 req/s on
-  the replica's port; at one client, p50 13 ms against 3-5 ms. MODELSHIP_SHARED_PORT = port
-  makes every ingress replica listen on that same port (serve/shared_port.py).
+  own (30000-31000 by default), the slower path (docs/performance.qmd). So the launcher gives
+  the ingress replica the configured port itself (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT =
+  port, ..._MAX_HTTP_PORT = port + 9, the ports Serve's controller books for the replicas)
+  and moves Serve's proxy to port + 10 on 127.0.0.1, where it answers every request with a
+  404 problem (MODELSHIP_PROXY_ROLE=closed). MODELSHIP_SHARED_PORT = port makes every
+  ingress replica listen on that same port (serve/shared_port.py).
+- Every server Ray starts for Serve is adapted by serve/shared_port.py: the proxy through
+  RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH, the ingress replicas from their constructor;
+  MODELSHIP_INTERNAL_GRPC_HOST=127.0.0.1 keeps the replicas' inter-deployment gRPC server,
+  which Ray binds to every interface, on loopback. docs/security.qmd lists what listens where.
 - The dashboard, if enabled, binds 127.0.0.1; Ray's node address is 127.0.0.1, and Ray is
   kept from probing a public address to find its own (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0).
 
@@ -40,6 +43,7 @@ from typing import Any
 import yaml
 
 from serve.shared_port import ENV as SHARED_PORT_ENV
+from serve.shared_port import GRPC_HOST_ENV, PROXY_CALLBACK, PROXY_ROLE_ENV
 
 BOOTSTRAP_NOTE = """\
 # Written by serve/launcher.py. Ray reads this file at start instead of probing cloud
@@ -81,6 +85,13 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
     # macOS, where it is the default) makes Ray use 127.0.0.1 throughout; multi-node
     # clusters are started with `ray start`, not with this launcher.
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # Every caller of a replica's inter-deployment gRPC server is on this machine and dials the
+    # node address, 127.0.0.1: Ray's own bind to every interface would only widen the surface.
+    env[GRPC_HOST_ENV] = "127.0.0.1"
+    # Serve calls this in its proxy actor before the proxy's server starts (serve/shared_port.py).
+    env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] = os.environ.get(
+        "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", PROXY_CALLBACK)
+    env[PROXY_ROLE_ENV] = "serve"
     if throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
         if service_port is not None:
@@ -88,6 +99,9 @@ def prepare_environment(root: Path, ray_dir: Path, throughput_optimized: bool = 
             env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(service_port + PROXY_PORT_OFFSET - 1)
             # Every ingress replica binds the service port itself (serve/shared_port.py).
             env[SHARED_PORT_ENV] = str(service_port)
+            if env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1":
+                # The replicas serve the port; nothing needs the proxy's HTTP: it refuses all of it.
+                env[PROXY_ROLE_ENV] = "closed"
             # Serve's controller still books a port of that range per replica, and keeps a
             # stopped replica's port out of use for 150 s (for a balancer that may still list
             # it; there is none). Without this, a few restarts in a row would use up the range
@@ -118,8 +132,8 @@ def run(config_path: Path, ray_dir: Path, dashboard: bool, dashboard_port: int,
 
     config = ServeDeploySchema.model_validate(raw)
     if throughput_optimized:
-        # The ingress replicas serve the configured port; Serve's proxy (still started, it
-        # routes to replicas and reports health) moves aside, on loopback whatever the config says.
+        # The ingress replicas serve the configured port; Serve's proxy (Serve starts it
+        # whatever the config says) moves aside, on loopback, and answers 404 to everything.
         config.http_options.port = service_port + PROXY_PORT_OFFSET
         config.http_options.host = "127.0.0.1"
     tmp = ray_dir / "tmp"

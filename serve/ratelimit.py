@@ -86,6 +86,24 @@ class SharedTokenBuckets:
             raise
         return wait
 
+    def remember(self, key: str, for_s: float) -> None:
+        """Keep a mark on `key` for `for_s` seconds (a fact, not a bucket: e.g. a known address)."""
+        key = self._prefix + key
+        with self._lock:
+            fcntl.flock(self._flock, fcntl.LOCK_EX)
+            try:
+                now = self._clock()
+                # tokens = 0 and full_at = the expiry: the prune of refilled buckets drops it then.
+                self._db.execute("INSERT OR REPLACE INTO buckets VALUES (?, 0, ?, ?)", (key, now, now + for_s))
+            finally:
+                fcntl.flock(self._flock, fcntl.LOCK_UN)
+
+    def remembers(self, key: str) -> bool:
+        """Whether `remember(key, ...)` was called and has not expired yet."""
+        with self._lock:
+            row = self._db.execute("SELECT full_at FROM buckets WHERE key = ?", (self._prefix + key,)).fetchone()
+            return row is not None and row[0] > self._clock()
+
     def close(self) -> None:
         self._db.close()
         os.close(self._flock)

@@ -59,7 +59,7 @@ def contract_models(contract: Contract, max_rows: int) -> ContractModels:
     """The bodies of POST /v1/predict and POST /v1/feedback, for this contract and batch cap."""
     record = record_model(contract)
     # Literal, not Enum: strict mode accepts a JSON string for a Literal, never for an Enum.
-    labels = Literal[tuple(contract.target.classes)]  # type: ignore[valid-type]
+    labels: Any = Literal[tuple(contract.target.classes)]
     predict = create_model(
         "PredictRequest",
         __config__=ConfigDict(strict=True, extra="forbid"),

@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from serve.auth.settings import AuthSettings
+
+if TYPE_CHECKING:
+    from modelship.params import Params
 
 # Where relative paths are resolved: the launcher exports the project root, so replicas
 # (whose working directory is Ray's choice) find the same files.
@@ -86,7 +89,17 @@ class LimitsSection(Section):
 
     rate_limit: Limit = Limit(limit=600, window_s=60)
     row_quota: Limit = Limit(limit=100_000, window_s=3600)
+    # Token requests (docs/auth.qmd, rate limits). Per (client id, source address): guesses at one
+    # secret, and a known client keeps its own budget whoever else uses its id elsewhere.
     token_rate_limit: Limit = Limit(limit=30, window_s=60)
+    # Per source address, for requests from an address that has not authenticated that client
+    # before: one address cannot spend the global budget alone.
+    token_ip_rate_limit: Limit = Limit(limit=60, window_s=60)
+    # All such requests together, every replica: bounds the argon2 work that unknown ids and
+    # new addresses can cause, whatever the number of addresses.
+    token_global_rate_limit: Limit = Limit(limit=120, window_s=60)
+    # How long a successful authentication makes its (client id, address) known.
+    token_known_address_s: float = Field(default=30 * 86_400, gt=0)
     clients: dict[str, ClientLimits] = Field(default_factory=dict)
 
     def for_client(self, client_id: str) -> tuple[Limit, Limit]:
@@ -97,22 +110,24 @@ class LimitsSection(Section):
         return rate, rows
 
 
-_AUTH_DEFAULTS = AuthSettings.__dataclass_fields__
+def _auth_default(name: str) -> Any:
+    """The authentication library's own default, so that it is written in one place."""
+    return AuthSettings.__dataclass_fields__[name].default
 
 
 class AuthSection(Section):
     """Token lifetimes and identifiers (docs/auth.qmd); the keys themselves come from the
     environment (MODELSHIP_JWT_KEYS, MODELSHIP_JWT_SECRET) or the key file, never from here."""
 
-    issuer: str = _AUTH_DEFAULTS["issuer"].default
-    audience: str = _AUTH_DEFAULTS["audience"].default
-    realm: str = _AUTH_DEFAULTS["realm"].default
-    access_ttl_s: int = _AUTH_DEFAULTS["access_ttl_s"].default
-    refresh_ttl_s: int = _AUTH_DEFAULTS["refresh_ttl_s"].default
-    leeway_s: int = _AUTH_DEFAULTS["leeway_s"].default
-    argon2_time_cost: int = _AUTH_DEFAULTS["argon2_time_cost"].default
-    argon2_memory_cost: int = _AUTH_DEFAULTS["argon2_memory_cost"].default
-    argon2_parallelism: int = _AUTH_DEFAULTS["argon2_parallelism"].default
+    issuer: str = _auth_default("issuer")
+    audience: str = _auth_default("audience")
+    realm: str = _auth_default("realm")
+    access_ttl_s: int = _auth_default("access_ttl_s")
+    refresh_ttl_s: int = _auth_default("refresh_ttl_s")
+    leeway_s: int = _auth_default("leeway_s")
+    argon2_time_cost: int = _auth_default("argon2_time_cost")
+    argon2_memory_cost: int = _auth_default("argon2_memory_cost")
+    argon2_parallelism: int = _auth_default("argon2_parallelism")
 
 
 class PathsSection(Section):
@@ -124,18 +139,18 @@ class PathsSection(Section):
     data_dir: str = "var/serve"
 
     @cached_property
-    def _pipeline(self) -> dict[str, Any]:
+    def _pipeline(self) -> Params:
         from modelship.params import load_params
 
-        return dict(load_params(resolve(self.params)))
+        return load_params(resolve(self.params))
 
     @property
     def registry(self) -> Path:
-        return resolve(self._pipeline["registry"])
+        return resolve(self._pipeline.registry)
 
     @property
     def contract(self) -> Path:
-        return resolve(self._pipeline["contract"])
+        return resolve(self._pipeline.contract)
 
     @property
     def state(self) -> Path:

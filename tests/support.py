@@ -1,6 +1,7 @@
 """Helpers the tests import (fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,13 @@ SYNTHETIC_CONTRACT = {
 }
 
 
-def make_synthetic(folder: Path, rows: int = 400, seed: int = 7) -> dict[str, Path]:
-    """Write a synthetic dataset (with a categorical feature) and its contract; no manifest."""
+def make_synthetic(folder: Path, rows: int = 400, seed: int = 7, gaps: tuple[str, ...] = (),
+                   allow_missing: dict[str, str] | None = None) -> dict[str, Path]:
+    """Write a synthetic dataset (with a categorical feature) and its contract; no manifest.
+
+    `gaps` blanks every ninth value of each of those columns; `allow_missing` maps features to the
+    imputation their contract entry names.
+    """
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
         "age": rng.integers(18, 90, rows),
@@ -47,11 +53,21 @@ def make_synthetic(folder: Path, rows: int = 400, seed: int = 7) -> dict[str, Pa
     })
     logit = 0.12 * (frame.dose - 25) + 1.0 * (frame.site == "north") + 0.3 * (frame.marker - 4) - 0.5
     frame["outcome"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "event", "none")
+    for offset, column in enumerate(gaps):  # a different row per column: no row loses two values
+        frame[column] = frame[column].astype(object).where(frame.index % 9 != offset, None)
+    contract = copy.deepcopy(SYNTHETIC_CONTRACT)
+    for feat in contract["features"]:
+        if feat["name"] in (allow_missing or {}):
+            feat["missing"] = {"allowed": True, "impute": allow_missing[feat["name"]]}  # type: ignore[index]
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"snapshot": folder / "synthetic.csv", "contract": folder / "synthetic.yaml"}
     frame.to_csv(paths["snapshot"], index=False)
-    paths["contract"].write_text(yaml.safe_dump(SYNTHETIC_CONTRACT), encoding="utf-8")
+    paths["contract"].write_text(yaml.safe_dump(contract), encoding="utf-8")
     return paths
+
+
+# wording of the default dataset that must not leak into reports about another one
+BREAST_CANCER_WORDS = ("569 cases", "malignan", "benign", "pathologist", "breast", "cancer", "nuclei", "tumo")
 
 
 # gate and checks loosened for a noisier, smaller dataset: the point is that

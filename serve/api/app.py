@@ -7,6 +7,7 @@ service at all (the routes are the same, only the document is read). No Ray in t
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from modelship.contract import Contract
 from serve import problems
@@ -48,7 +49,10 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
     # The guard wraps the whole stack, outside Starlette's error middleware, so that even a
     # 500 answer carries the security headers.
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: Guard(  # type: ignore[method-assign]
-        build_stack(), max_body_bytes=settings.service.max_body_bytes,
-        cors_origins=list(settings.service.cors_origins))
+
+    def guarded_stack() -> ASGIApp:
+        return Guard(build_stack(), max_body_bytes=settings.service.max_body_bytes,
+                     cors_origins=list(settings.service.cors_origins))
+
+    app.build_middleware_stack = guarded_stack  # type: ignore[method-assign]
     return app

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
+import functools
 import json
-from typing import Any, TypeVar
+import types
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import parse_qs, unquote
 
 from fastapi import Request
@@ -25,6 +28,74 @@ JSON = "application/json"
 
 def _media_type(request: Request, default: str = "") -> str:
     return request.headers.get("content-type", default).split(";")[0].strip().lower()
+
+
+class RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears more than once in one object")
+        self.key = key
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object hook: an object, unless a key repeats (JSON parsers disagree on which wins)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return obj
+
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _is_scalar(annotation: Any) -> bool:
+    if annotation in _SCALARS or get_origin(annotation) is Literal:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return all(_is_scalar(a) for a in get_args(annotation))
+    return False
+
+
+@functools.cache
+def _flat(model: type[BaseModel]) -> bool:
+    """Whether no field of `model` can hold an object (its keys are then its fields set)."""
+    return all(_is_scalar(f.annotation) for f in model.model_fields.values())
+
+
+def _keys_kept(value: Any) -> int:
+    """How many object keys the validated `value` was built from (fields given, not defaults)."""
+    if isinstance(value, BaseModel):
+        given = value.model_fields_set
+        if _flat(type(value)):
+            return len(given)
+        return len(given) + sum(_keys_kept(getattr(value, name)) for name in given)
+    if isinstance(value, list | tuple):
+        first = type(value[0]) if value else None
+        if first is not None and issubclass(first, BaseModel) and _flat(first):
+            # The common case (a list of records), without a call per item.
+            return sum(len(v.model_fields_set) if type(v) is first else _keys_kept(v) for v in value)
+        return sum(_keys_kept(v) for v in value)
+    if isinstance(value, dict):
+        return len(value) + sum(_keys_kept(v) for v in value.values())
+    return 0
+
+
+def _refuse_repeated_keys(raw: bytes, parsed: BaseModel) -> None:
+    """422 if a key repeats in one object of the body that `parsed` was validated from.
+
+    Every key in the text is followed by a colon, and colons elsewhere can only sit inside
+    strings: so the body holds at least as many colons as keys, and at least as many keys as
+    the model kept. When the colons are as many as the keys kept, no key can repeat, and the
+    body need not be parsed again; otherwise (a colon in a string, an ignored field) it is."""
+    if raw.count(b":") == _keys_kept(parsed):
+        return
+    try:
+        json.loads(raw, object_pairs_hook=_object_without_repeats)
+    except RepeatedKey as exc:
+        raise RequestValidationError([{"type": "repeated_key", "loc": ("body", exc.key),
+                                       "msg": f"{exc}; send each key once", "input": None}]) from None
 
 
 async def form_or_json(request: Request) -> dict[str, Any]:
@@ -44,7 +115,9 @@ async def form_or_json(request: Request) -> dict[str, Any]:
         return {k: v[0] for k, v in parsed.items()}
     if ctype == JSON:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, object_pairs_hook=_object_without_repeats)
+        except RepeatedKey as exc:
+            raise oauth_error(400, "invalid_request", f"parameters sent more than once: {exc.key}") from None
         # RecursionError: a deeply nested array or object, well under the body limit.
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise oauth_error(400, "invalid_request", "the body is not valid JSON") from None
@@ -81,14 +154,18 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 async def json_body(request: Request, model: type[M]) -> M:
     """The body, parsed and validated in one pass by pydantic's JSON parser: the same rules and
-    422 problems as FastAPI's own body handling, without building Python objects twice."""
-    ctype = _media_type(request, JSON)
-    if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
+    422 problems as FastAPI's own body handling, without building Python objects twice, and a
+    key repeated in one object refused (pydantic would keep the last one silently)."""
+    if _media_type(request, JSON) != JSON:
+        # Only JSON itself: a +json type (JSON:API, JSON Patch) has rules of its own we do not apply.
         raise ApiProblem(415, "unsupported-media-type", f"send the body as {JSON}")
+    raw = await request.body()
     try:
-        return model.model_validate_json(await request.body())
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    _refuse_repeated_keys(raw, parsed)
+    return parsed
 
 
 def form_or_json_request(model: type[BaseModel]) -> dict[str, Any]:

@@ -55,6 +55,6 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 def security(*scopes: str) -> dict[str, Any]:
-    """The OpenAPI security requirement of a route that needs one of `scopes`."""
-    # Alternatives (OR): any bearer token, checked for one of these scopes.
-    return {"security": [{"bearer": []}] + [{"oauth2": [s]} for s in scopes]}
+    """The OpenAPI security requirement of a route that needs one of `scopes`: one alternative
+    per scope, so that the document says what `require(*scopes)` checks, and no more."""
+    return {"security": [{"oauth2": [s]} for s in scopes]}

@@ -51,10 +51,12 @@ def install(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.get("$defs", {}))
         spec["components"]["schemas"] = dict(sorted(schemas.items()))
+        # One scheme: its flows say where the token comes from and its scopes which operations
+        # it opens (a bare `bearer` scheme would say any token opens them all).
         spec["components"]["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                       "description": "An access token from POST /v1/auth/token."},
-            "oauth2": {"type": "oauth2", "flows": {
+            "oauth2": {"type": "oauth2", "description": (
+                "An access token (a JWT) from POST /v1/auth/token, sent as `Authorization: Bearer <token>`; "
+                "each operation needs one of the scopes it lists."), "flows": {
                 "clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}},
                 "password": {"tokenUrl": "/v1/auth/token", "scopes": {s: s for s in SCOPES}}}},
         }

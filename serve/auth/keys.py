@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modelship.fileio import write_atomic
+
 from .settings import ENV_PREFIX, AuthConfigError, AuthSettings
 
 try:  # advisory file lock so that two operators cannot rotate at the same moment
@@ -273,34 +275,17 @@ class KeyRing:
         }
         return json.dumps(doc, indent=2) + "\n"
 
-    def _write_tmp(self, text: str) -> Path:
-        """Write text to a fresh 0600 file beside the key file and return its path."""
-        path = self._settings.keys_path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return tmp
-
     def _create_first_key(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = int(self._clock())
         kid = new_kid(now)
-        tmp = self._write_tmp(self._serialise({kid: SigningKey(kid, secrets.token_bytes(KEY_BYTES), now)}, kid))
-        try:
-            # link() fails if the file exists: when replicas start together, the first one wins
-            # and the others read its key instead of overwriting it with their own.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        text = self._serialise({kid: SigningKey(kid, secrets.token_bytes(KEY_BYTES), now)}, kid)
+        # Exclusive: when replicas start together, the first one wins and the others read
+        # its key instead of overwriting it with their own.
+        write_atomic(path, text, mode=0o600, exclusive=True)
 
     def _write_file(self, keys: dict[str, SigningKey], active: str) -> None:
-        tmp = self._write_tmp(self._serialise(keys, active))
-        os.replace(tmp, self._settings.keys_path)
+        write_atomic(self._settings.keys_path, self._serialise(keys, active), mode=0o600)
         self._file_stamp = self._stamp(self._settings.keys_path)
 
     @contextlib.contextmanager

@@ -244,6 +244,7 @@ class AuthService:
 
     def _authenticate(self, ident: str, secret: str, kind: str) -> PrincipalRecord:
         record = self._store.get_principal(ident) if len(ident) <= 64 else None
+        ok: bool
         try:
             ok = self._hasher.verify(record.secret_hash if record else self._dummy_hash, secret[:MAX_SECRET_CHARS])
         except (VerificationError, InvalidHashError):
@@ -268,9 +269,10 @@ class AuthService:
 
     def _pair(self, kind: str, refresh: RefreshRecord, now: int) -> TokenPair:
         self._ring.refresh()  # sign with the key another process may just have rotated in
-        common = {"sub": refresh.sub, "kind": kind, "scopes": refresh.scopes, "now": now}
-        access = self._codec.encode(ACCESS_TYP, jti=new_jti(), exp=now + self.settings.access_ttl_s, **common)
-        rt = self._codec.encode(REFRESH_TYP, jti=refresh.jti, exp=refresh.exp, **common)
+        access = self._codec.encode(ACCESS_TYP, sub=refresh.sub, kind=kind, scopes=refresh.scopes, now=now,
+                                    jti=new_jti(), exp=now + self.settings.access_ttl_s)
+        rt = self._codec.encode(REFRESH_TYP, sub=refresh.sub, kind=kind, scopes=refresh.scopes, now=now,
+                                jti=refresh.jti, exp=refresh.exp)
         return TokenPair(
             access_token=access,
             refresh_token=rt,

@@ -160,7 +160,9 @@ class TokenCodec:
         if header.get("alg") != ALGORITHM or header.get("typ") != typ:
             raise InvalidToken("the token is invalid")
         kid = header.get("kid")
-        key = self._ring.get(kid, self._lifetime[typ], now) if isinstance(kid, str) else None
+        if not isinstance(kid, str):
+            raise InvalidToken("the token is invalid")
+        key = self._ring.get(kid, self._lifetime[typ], now)
         if key is None:
             raise InvalidToken("the token is invalid")
         try:

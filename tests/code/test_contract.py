@@ -45,6 +45,26 @@ def test_round_trip_through_dict_keeps_every_field(contract):
     assert parse_contract(contract.to_dict()) == contract
 
 
+def test_a_feature_may_allow_missing_values_and_name_its_imputation():
+    contract = parse_contract(variant(features__0__missing={"allowed": True, "impute": "median"}))
+    feat = contract.feature("x")
+    assert feat.missing_allowed and feat.impute == "median"
+    assert contract.feature_table().loc[0, "missing"] == "imputed (median)"
+    assert parse_contract(contract.to_dict()) == contract
+
+
+def test_features_refuse_missing_values_unless_the_contract_says_so(contract):
+    assert not any(f.missing_allowed for f in contract.features)
+    assert set(contract.feature_table().missing) == {"refused"}
+    not_allowed = parse_contract(variant(features__0__missing={"allowed": False}))
+    assert not not_allowed.feature("x").missing_allowed
+
+
+def test_decision_note_is_read_and_optional(contract):
+    assert "pathologist" in contract.decision_note
+    assert parse_contract(BASE).decision_note == ""
+
+
 def test_feature_lookup_and_table(contract):
     assert contract.feature("worst_radius").monotonic == "increasing"
     with pytest.raises(KeyError, match="not in contract"):
@@ -64,6 +84,13 @@ def test_feature_lookup_and_table(contract):
     (variant(features=[{"name": "x", "type": "float"}, {"name": "x", "type": "int"}]), "duplicated"),
     (variant(features=[{"name": "y", "type": "float"}]), "also listed as a feature"),
     (variant(features=[{"type": "float"}]), "missing required key 'name'"),
+    (variant(features__0__missing={"allowed": True}), "missing.impute must say how"),
+    (variant(features__0__missing={"allowed": True, "impute": "zero"}), "got 'zero'"),
+    (variant(features__0__missing={"allowed": "yes", "impute": "median"}), "must be true or false"),
+    (variant(features__0__missing={"allowed": False, "impute": "median"}), "allowed is false"),
+    (variant(features__0__missing="median"), "`missing` must be a mapping"),
+    (variant(features=[{"name": "s", "type": "category", "categories": ["a"],
+                        "missing": {"allowed": True, "impute": "median"}}]), r"one of \('most_frequent',\)"),
     ([], "must be a mapping"),
 ])
 def test_malformed_contract_is_refused(doc, message):

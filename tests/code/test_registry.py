@@ -49,14 +49,12 @@ def test_loaded_model_predicts_like_the_registered_one(registry):
 
 def test_no_production_before_first_promotion(registry):
     assert registry.production() is None
-    with pytest.raises(RegistryError, match="no production model"):
-        registry.load_production()
 
 
 def test_promote_then_rollback_returns_to_previous(registry):
     registry.promote("v0001")
     registry.promote("v0003", actor="alice", reason="better recall")
-    assert registry.load_production().version == "v0003"
+    assert registry.production() == "v0003"
     assert registry.rollback(actor="bob") == "v0001"
     assert registry.production() == "v0001"
     actions = [(h["action"], h["version"], h["actor"]) for h in registry.history()]
@@ -183,3 +181,35 @@ def test_concurrent_registrations_get_distinct_versions(tmp_path):
     assert reg.versions() == [f"v{i:04d}" for i in range(1, 13)]
     for v in reg.versions():
         reg.load(v)
+
+
+def test_a_candidate_with_a_known_fingerprint_is_not_registered_again(tmp_path):
+    reg = Registry(tmp_path / "r")
+    first, reused = reg.register_candidate(tiny_model(), {"threshold": 0.5, "fingerprint": "f1"})
+    assert (first, reused) == ("v0001", False)
+    reg.register_candidate(tiny_model(1), {"threshold": 0.5, "fingerprint": "f2"})
+    again, reused = reg.register_candidate(tiny_model(), {"threshold": 0.5, "fingerprint": "f1"})
+    assert (again, reused) == ("v0001", True)
+    assert reg.versions() == ["v0001", "v0002"]
+
+
+def test_latest_is_the_candidate_last_trained_even_when_it_was_matched(tmp_path):
+    reg = Registry(tmp_path / "r")
+    reg.register_candidate(tiny_model(), {"fingerprint": "f1"})
+    reg.register_candidate(tiny_model(1), {"fingerprint": "f2"})
+    assert reg.latest() == "v0002"
+    reg.register_candidate(tiny_model(), {"fingerprint": "f1"})  # params of v0001 trained again
+    assert reg.latest() == "v0001"  # so the evaluation step evaluates v0001, not v0002
+
+
+def test_latest_falls_back_to_the_newest_version_when_its_pointer_is_stale(registry):
+    (registry.root / "latest.json").write_text(json.dumps({"version": "v0042"}))
+    assert registry.latest() == "v0003"
+
+
+def test_history_records_whether_a_promotion_overrode_the_gate(registry):
+    registry.promote("v0001")
+    registry.promote("v0002", actor="alice", reason="gate too strict for this data", gate_overridden=True)
+    first, second = registry.history()
+    assert first["gate_overridden"] is False
+    assert second["gate_overridden"] is True and second["reason"] == "gate too strict for this data"

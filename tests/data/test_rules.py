@@ -8,8 +8,16 @@ import pytest
 
 from modelship.checks import (DataCheckError, check_class_balance, check_dataset, check_duplicates,
                               check_labels, check_leakage, check_missing, check_ranges, check_schema,
-                              check_similarity, check_split, numeric_summary, similarity_table)
-from modelship.contract import parse_contract
+                              check_similarity, check_split, data_rows, numeric_summary, similarity_table)
+from modelship.contract import Contract, parse_contract
+
+
+def allowing_missing(contract: Contract, name: str, impute: str = "median") -> Contract:
+    doc = contract.to_dict()
+    for feat in doc["features"]:
+        if feat["name"] == name:
+            feat["missing"] = {"allowed": True, "impute": impute}
+    return parse_contract(doc)
 
 pytestmark = [
     pytest.mark.requirement("C12.8"),
@@ -55,11 +63,72 @@ def test_missing_value_fails_and_names_the_row(frame, contract):  # missing valu
     frame.loc[3, "worst_area"] = np.nan
     finding = check_missing(frame, contract, 0.0)[0]
     assert (finding.rule, finding.column, finding.rows) == ("missing_values", "worst_area", (3,))
+    assert "data row 3 (file line 5)" in finding.message
 
 
-def test_missing_values_within_allowed_share_pass(frame, contract):
+def test_missing_value_in_a_feature_the_contract_does_not_allow_fails_whatever_the_share(frame, contract):
     frame.loc[3, "worst_area"] = np.nan
-    assert check_missing(frame, contract, 0.01) == []
+    finding = check_missing(frame, contract, 1.0)[0]
+    assert finding.column == "worst_area"
+    assert "does not allow this feature to be missing" in finding.message
+    assert "`missing: {allowed: true, impute: median}` on worst_area" in finding.message
+
+
+def test_a_missing_category_is_pointed_at_the_imputation_a_category_can_take():
+    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+                               "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}]})
+    frame = pd.DataFrame({"site": pd.array(["n", None], dtype="string"), "y": ["a", "b"]})
+    assert "`missing: {allowed: true, impute: most_frequent}` on site" in check_missing(frame, contract)[0].message
+
+
+def test_missing_values_within_allowed_share_pass_where_the_contract_allows_them(frame, contract):
+    frame.loc[3, "worst_area"] = np.nan
+    assert check_missing(frame, allowing_missing(contract, "worst_area"), 0.01) == []
+
+
+def test_missing_values_beyond_the_allowed_share_fail_even_where_allowed(frame, contract):
+    frame.loc[:20, "worst_area"] = np.nan
+    finding = check_missing(frame, allowing_missing(contract, "worst_area"), 0.01)[0]
+    assert finding.column == "worst_area" and "max_missing_fraction" in finding.message
+
+
+def test_a_missing_label_fails_even_when_missing_values_are_allowed(frame, contract):  # unusable case
+    frame.loc[8, "diagnosis"] = pd.NA
+    findings = check_missing(frame, contract, 1.0)
+    assert [(f.column, f.rows) for f in findings] == [("diagnosis", (8,))]
+    assert "missing label" in findings[0].message and "never optional" in findings[0].message
+
+
+def test_a_missing_label_fails_the_report_before_the_split(frame, contract, params):
+    frame.loc[8, "diagnosis"] = pd.NA
+    report = check_dataset(frame, contract, params.replace(max_missing_fraction=1.0))
+    assert report.table().set_index("rule").loc["missing_values", "status"] == "FAIL"
+
+
+def test_rows_are_named_as_data_rows_with_their_file_line():
+    assert data_rows([12]) == "data row 12 (file line 14)"
+    assert data_rows(np.array([0, 1])) == "data rows 0, 1 (file lines 2, 3)"
+    assert data_rows(range(7)).endswith("and 2 more (file lines 2, 3, 4, 5, 6, …)")
+
+
+def test_a_header_only_frame_gives_one_schema_finding_saying_zero_rows(frame, contract):
+    findings = check_schema(frame.iloc[0:0].astype(object), contract)
+    assert len(findings) == 1 and "0 data rows" in findings[0].message
+
+
+def test_duplicates_rule_does_not_crash_without_feature_columns(contract):
+    assert check_duplicates(pd.DataFrame({"a;b": ["1;2"]}), contract) == []
+
+
+def test_skipped_integrity_check_is_a_warning_in_the_report_table(frame, contract, params):
+    report = check_dataset(frame, contract, params.replace(manifest=None))
+    row = report.table().set_index("rule").loc["integrity"]
+    assert row.status == "WARNING" and "manifest: null" in row.findings and "not checked" in row.findings
+    assert report.passed  # a warning, not a failure
+
+
+def test_report_has_no_integrity_warning_when_a_manifest_is_named(frame, contract, params):
+    assert "integrity" not in set(check_dataset(frame, contract, params).table().rule)
 
 
 def test_out_of_range_value_fails_and_quotes_it(frame, contract):  # entry or unit error
@@ -139,7 +208,8 @@ def test_report_raises_with_every_failed_rule_in_the_message(frame, contract, pa
     with pytest.raises(DataCheckError) as err:
         report.raise_for_failures()
     text = str(err.value)
-    assert "missing_values [worst_area]" in text and "labels [diagnosis]" in text and "rows 5" in text
+    assert "missing_values [worst_area]" in text and "labels [diagnosis]" in text
+    assert "data row 5 (file line 7)" in text
 
 
 def test_long_lists_of_offenders_are_shortened(frame, contract):

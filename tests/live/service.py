@@ -157,8 +157,9 @@ def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_d
     sections["service"]["cors_origins"] = [ALLOWED_ORIGIN]
     sections["limits"]["clients"] = {**CLIENT_LIMITS, "fuzzer": UNLIMITED, "loader": UNLIMITED, "switcher": UNLIMITED}
     # The router suite asks for many tokens of the same clients within a minute, on both
-    # transports; the token limit itself is tested in process (tests/serve/routes/test_auth.py).
-    sections["limits"]["token_rate_limit"] = {"limit": 100000, "window_s": 60}
+    # transports; the token limits themselves are tested in process (tests/serve).
+    for limit in ("token_rate_limit", "token_ip_rate_limit", "token_global_rate_limit"):
+        sections["limits"][limit] = {"limit": 100000, "window_s": 60}
     for dep in app["deployments"]:
         dep["user_config"]["poll_interval_s"] = 0.5
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -9,7 +9,7 @@ from modelship.train import train_candidate
 
 @pytest.fixture(scope="session")
 def wdbc_split(wdbc, contract, params):
-    return split(wdbc, contract, params["test_size"], params["seed"])
+    return split(wdbc, contract, params.test_size, params.seed)
 
 
 @pytest.fixture(scope="session")

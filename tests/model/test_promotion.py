@@ -64,3 +64,10 @@ def test_split_files_round_trip_with_their_row_ids(wdbc_split, contract, tmp_pat
     back = read_split_part(paths["test"], contract)
     assert back.index.tolist() == wdbc_split.test.index.tolist()
     assert back.diagnosis.tolist() == wdbc_split.test.diagnosis.tolist()
+
+
+def test_evaluating_the_production_version_again_adds_no_promotion_to_the_history(tmp_path, contract):
+    reg, v1, _ = _registered(tmp_path, contract)
+    record_and_decide(reg, v1, _metrics(), [], GateDecision(True, ["ok"]), 4)
+    record_and_decide(reg, v1, _metrics(), [], GateDecision(True, ["ok"]), 4)  # an identical rerun
+    assert [h["version"] for h in reg.history()] == [v1]

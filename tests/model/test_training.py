@@ -7,7 +7,7 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
 from support import SYNTHETIC_OVERRIDES
-from modelship.contract import load_contract
+from modelship.contract import load_contract, parse_contract
 from modelship.dataset import load_snapshot, split
 from modelship.features import target, to_matrix
 from modelship.registry import Registry
@@ -21,6 +21,14 @@ pytestmark = [
         scope="integration", strategy="example-based", tool="pytest, scikit-learn",
     ),
 ]
+
+
+def allowing_missing(contract, impute_by_feature):
+    doc = contract.to_dict()
+    for feat in doc["features"]:
+        if feat["name"] in impute_by_feature:
+            feat["missing"] = {"allowed": True, "impute": impute_by_feature[feat["name"]]}
+    return parse_contract(doc)
 
 
 def test_candidate_is_registered_with_full_metadata(trained):
@@ -51,7 +59,7 @@ def test_two_runs_with_the_same_params_are_identical(tmp_path, wdbc_split, contr
 
 @pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting"])
 def test_other_models_are_selected_by_params(model, wdbc_split, contract, params):
-    est = build_estimator(contract, {**params, "model": model, "calibration": "sigmoid", "cv_folds": 3})
+    est = build_estimator(contract, params.replace(model=model, calibration="sigmoid", cv_folds=3))
     assert isinstance(est, CalibratedClassifierCV)
     X, y = to_matrix(wdbc_split.train, contract), target(wdbc_split.train, contract)
     assert est.fit(X, y).predict_proba(X[:3]).shape == (3, 2)
@@ -59,13 +67,14 @@ def test_other_models_are_selected_by_params(model, wdbc_split, contract, params
 
 @pytest.mark.parametrize("key, value, message", [("model", "svm", "unknown model"),
                                                  ("calibration", "beta", "unknown calibration")])
-def test_unknown_model_settings_are_refused(contract, params, key, value, message):
+def test_unknown_model_settings_are_refused_even_past_the_params_check(contract, params, key, value, message):
+    unchecked = params.model_copy(update={key: value})  # model_copy does not validate
     with pytest.raises(TrainingError, match=message):
-        build_estimator(contract, {**params, key: value})
+        build_estimator(contract, unchecked)
 
 
 def test_settings_comparison_marks_the_chosen_row(wdbc_split, contract, params):
-    table = compare_settings(wdbc_split.train, contract, {**params, "cv_folds": 3}, strengths=(0.3,))
+    table = compare_settings(wdbc_split.train, contract, params.replace(cv_folds=3), strengths=(0.3,))
     assert len(table) == 2 and table.chosen.sum() == 1
     assert table.roc_auc.between(0.9, 1).all()
 
@@ -79,8 +88,8 @@ def test_git_commit_is_recorded_or_unknown(monkeypatch):
 def test_a_dataset_with_a_categorical_feature_trains_by_params_alone(synthetic, params, tmp_path):  # genericity
     contract = load_contract(synthetic["contract"])
     frame = load_snapshot(synthetic["snapshot"], None, contract)
-    p = {**params, **SYNTHETIC_OVERRIDES}
-    parts = split(frame, contract, p["test_size"], p["seed"])
+    p = params.replace(**SYNTHETIC_OVERRIDES)
+    parts = split(frame, contract, p.test_size, p.seed)
     result = train_candidate(parts.train, contract, p, Registry(tmp_path / "r"), "x", progress=False)
     X = to_matrix(parts.test, contract)
     assert X.dtype == object and result.model.predict_proba(X).shape == (len(parts.test), 2)
@@ -89,3 +98,34 @@ def test_a_dataset_with_a_categorical_feature_trains_by_params_alone(synthetic, 
     unseen[0, 2] = "west"  # a category unseen in training is tolerated at predict time
     assert 0 <= result.model.predict_proba(unseen)[0, 1] <= 1
     assert isinstance(frame.site.dtype, pd.StringDtype)
+
+
+def _with_gaps(frame, columns, every=7):
+    gappy = frame.copy()
+    for column in columns:
+        gappy.loc[gappy.index[::every], column] = pd.NA if column == "site" else np.nan
+    return gappy
+
+
+def test_features_the_contract_lets_be_missing_are_imputed_in_training(synthetic, params, tmp_path):
+    contract = allowing_missing(load_contract(synthetic["contract"]), {"marker": "median", "site": "most_frequent"})
+    frame = _with_gaps(load_snapshot(synthetic["snapshot"], None, contract), ["marker", "site"])
+    p = params.replace(**SYNTHETIC_OVERRIDES)
+    parts = split(frame, contract, p.test_size, p.seed)
+    result = train_candidate(parts.train, contract, p, Registry(tmp_path / "r"), "x", progress=False)
+    steps = dict((name, step) for name, step, _ in result.model.named_steps["prepare"].transformers_)
+    assert steps["numeric_median"].named_steps["impute"].strategy == "median"
+    assert steps["categories_most_frequent"].named_steps["impute"].strategy == "most_frequent"
+    proba = result.model.predict_proba(to_matrix(parts.test, contract))[:, 1]
+    assert np.isfinite(proba).all() and result.cv.mean_roc_auc > 0.7
+
+
+def test_a_missing_value_the_contract_does_not_allow_is_refused_before_sklearn_sees_it(wdbc_split, contract,
+                                                                                       params, tmp_path):
+    train = _with_gaps(wdbc_split.train, ["worst_area"])
+    with pytest.raises(TrainingError, match=r"\['worst_area'\].*`missing: \{allowed: true, impute: median\}`"):
+        train_candidate(train, contract, params, Registry(tmp_path / "r"), "x", progress=False)
+
+
+def test_the_default_contract_keeps_a_plain_scaler(contract, params):
+    assert type(build_estimator(contract, params).named_steps["prepare"]).__name__ == "StandardScaler"

@@ -16,6 +16,7 @@ from serve.auth import GRANT_TYPES, NO_STORE, AuthError, TokenPair
 from serve.problems import ApiProblem
 from serve.ratelimit import retry_after_header
 from serve.schemas import RefreshRequest, RevokeRequest, RevokeResponse, TokenRequest, TokenResponse
+from serve.service import Service
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -34,6 +35,33 @@ def _tokens(pair: TokenPair) -> JSONResponse:
     return JSONResponse(body.model_dump(), headers=NO_STORE)
 
 
+KNOWN = "known:"
+
+
+def _rate_limited(detail: str, wait: float) -> ApiProblem:
+    return ApiProblem(429, "rate-limited", detail, headers={**retry_after_header(wait), **NO_STORE})
+
+
+def admit_token_request(service: Service, pair: str, address: str) -> None:
+    """Let a credential grant reach argon2, or answer 429 (docs/auth.qmd, rate limits).
+
+    `pair` is the client id and the source address. A pair that authenticated before spends
+    only its own bucket: floods from other addresses, or with other ids, cannot lock it out.
+    Any other request spends its address's bucket, its pair's, and the global one, which
+    bounds the hashing that unknown ids and new addresses cost, whatever their number."""
+    limits, buckets = service.settings.limits, service.token_attempts
+    steps = [("pair:" + pair, limits.token_rate_limit, "too many token requests for this client; wait")]
+    if not buckets.remembers(KNOWN + pair):
+        steps.insert(0, ("address:" + address, limits.token_ip_rate_limit,
+                         "too many token requests from this address; wait"))
+        steps.append(("global", limits.token_global_rate_limit,
+                      "too many token requests from unknown clients or addresses; wait"))
+    for key, lim, detail in steps:
+        wait = buckets.take(key, 1, lim.limit, lim.window_s)
+        if wait:
+            raise _rate_limited(detail, wait)
+
+
 @router.post("/token", response_model=TokenResponse, summary="Get an access token and a refresh token",
              responses=errors(400, 401, 413, 415, 429), openapi_extra=form_or_json_request(TokenRequest))
 async def token(request: Request, service: ServiceDep) -> Any:
@@ -47,21 +75,20 @@ async def token(request: Request, service: ServiceDep) -> Any:
     if params.get("grant_type") and params["grant_type"] not in GRANT_TYPES:
         raise oauth_error(400, "unsupported_grant_type", f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
     req = validated_params(TokenRequest, params)
+    # A refresh grant names no client and hashes nothing (as POST /v1/auth/refresh): a shared
+    # bucket for it would let anyone block everyone's renewals.
+    pair = None
     if req.grant_type != "refresh_token":
-        # Per client id: bounds guesses at one secret and the argon2 work they cost. A refresh
-        # grant names no client and hashes nothing (as POST /v1/auth/refresh): one shared
-        # bucket for it would let anyone block everyone's renewals.
-        who = req.client_id or req.username or "-"
-        lim = service.settings.limits.token_rate_limit
-        wait = service.token_attempts.take(who, 1, lim.limit, lim.window_s)
-        if wait:
-            raise ApiProblem(429, "rate-limited", "too many token requests for this client; wait",
-                             headers={**retry_after_header(wait), **NO_STORE})
-    pair = await _call(service.auth.issue, req.grant_type, client_id=req.client_id or None,
-                       client_secret=req.client_secret or None, username=req.username or None,
-                       password=req.password or None, scope=req.scope or None,
-                       refresh_token=req.refresh_token or None)
-    return _tokens(pair)
+        address = request.client.host if request.client else "-"
+        pair = f"{req.client_id or req.username or '-'} {address}"
+        admit_token_request(service, pair, address)
+    tokens = await _call(service.auth.issue, req.grant_type, client_id=req.client_id or None,
+                         client_secret=req.client_secret or None, username=req.username or None,
+                         password=req.password or None, scope=req.scope or None,
+                         refresh_token=req.refresh_token or None)
+    if pair is not None:
+        service.token_attempts.remember(KNOWN + pair, service.settings.limits.token_known_address_s)
+    return _tokens(tokens)
 
 
 @router.post("/refresh", response_model=TokenResponse, summary="Exchange a refresh token for a new pair",
