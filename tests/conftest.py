@@ -1,19 +1,35 @@
-"""Fixtures shared by every test folder: the real contract and data, and a second,
-synthetic dataset with its own contract (to prove the pipeline is not tied to one)."""
+"""Fixtures shared by every test folder: the real contract and data, a second, synthetic
+dataset with its own contract (to prove the pipeline is not tied to one), and the session's one
+live service.
+
+`served` is defined here, above tests/live and tests/serve, so that the live tests and the live
+transport of the router suite (tests/serve/routes) share one service: it takes tens of seconds
+to start, and is started only when a selected test needs it."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from support import make_synthetic
+from tests.live.service import Served, run_service
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "live: needs the live Ray Serve service (`-m \"not live\"` skips it)")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from run_service(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

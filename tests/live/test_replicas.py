@@ -5,9 +5,9 @@ the kernel hands each new connection to one of them. Each test opens a new conne
 request, so its requests land on both replicas (eight connections all on one replica: 1 in 128).
 """
 import pytest
+from api_support import sample_records
 
 from modelship.registry import Registry
-from tests.api.builders import sample_records
 
 pytestmark = [
     pytest.mark.requirement("C9.1", "C9.2"),

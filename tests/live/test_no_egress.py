@@ -1,6 +1,6 @@
 """The project's way of starting Ray sends nothing off this machine (C9.3 API8, C13).
 
-The session's service was started under `strace -f -e trace=connect` (tests/api/conftest.py);
+The session's service was started under `strace -f -e trace=connect` (tests/live/service.py);
 every connect() of every process Ray started, from the first instant, is in that log.
 """
 import ipaddress

@@ -1,10 +1,10 @@
 """Property-based fuzzing of the served API with schemathesis v4, every check (C9.3, C9.5, C9.10).
 
 Runs the same CLI as `make fuzz`, bounded so the suite stays short, with a fixed seed so a
-failure reproduces. The one per-operation adjustment is in tests/api/schemathesis.toml, with
+failure reproduces. The one per-operation adjustment is in tests/live/schemathesis.toml, with
 its reason. The fuzzing client holds predict, feedback and monitor (not admin: random admin
 calls would switch the production model under the other tests; the admin route is covered by
-test_admin.py and here by its 401/403 answers).
+tests/serve/routes/test_admin.py and here by its 401/403 answers).
 """
 import subprocess
 import sys

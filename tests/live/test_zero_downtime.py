@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from api_support import sample_records
 
 from modelship.registry import Registry
-from tests.api.builders import sample_records
 
 pytestmark = [
     pytest.mark.requirement("C9.2", "C13.9"),

@@ -1,6 +1,6 @@
-"""Fixtures of the in-process API tests: the app `create_api` builds, with real parts, no Ray.
+"""Fixtures of the in-process service tests: the app `create_api` builds, with real parts, no Ray.
 
-Everything is real and lives in tmp_path: the model registry (fitted by tests/api/builders.py)
+Everything is real and lives in tmp_path: the model registry (fitted by tests/api_support.py)
 and the params file naming it, the client database and signing keys (serve.auth, argon2 at its
 cheapest cost), the SQLite prediction store and shared limits, and the model
 (serve.model.LocalBackend over a ModelHolder), assembled by serve.service.build_service as the
@@ -17,6 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+from api_support import (
+    ALLOWED_ORIGIN,
+    CHEAP_ARGON2,
+    CLIENT_LIMITS,
+    CLIENTS,
+    CONTRACT,
+    build_registry,
+    sample_records,
+    settings_of,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -29,9 +39,7 @@ from serve.service import Service, build_service
 from serve.settings import Settings
 from serve.store import Store
 from support import write_params
-from tests.api.builders import CLIENTS, CONTRACT, build_registry, sample_records
-from tests.serve.api.inproc_support import ALLOWED_ORIGIN, CHEAP_ARGON2, CLIENT_LIMITS, settings_of
-
+from tests.serve.transports import INPROCESS, LIVE, InProcess, Live, Transport
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +161,15 @@ def make_api(tmp_path: Path, registry_root: Path, clients: Clients,
 def api(make_api: Callable[..., Api]) -> Api:
     """The app with every real part: the common case."""
     return make_api()
+
+
+@pytest.fixture(params=[INPROCESS, LIVE])
+def http(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    """The HTTP contract's one fixture: the in-process app, then the session's live service
+    (tests/serve/transports.py)."""
+    if request.param == "inprocess":
+        yield InProcess(request.getfixturevalue("api"))
+        return
+    served = request.getfixturevalue("served")
+    with served.client() as client:
+        yield Live(served, client)
