@@ -103,7 +103,7 @@ serve: setup ## start the API on 127.0.0.1 (port in serve/config.yaml); Ctrl-C s
 
 fuzz: setup ## schemathesis, every check, against the running API: make fuzz TOKEN=<access token>
 	@test -n "$(TOKEN)" || { echo "usage: make fuzz TOKEN=<access token>  (get one: docs/api.qmd, Authentication)" >&2; exit 2; }
-	$(VENV)/bin/schemathesis --config-file tests/api/schemathesis.toml run $(SERVE_URL)/openapi.json \
+	$(VENV)/bin/schemathesis --config-file tests/live/schemathesis.toml run $(SERVE_URL)/openapi.json \
 		-H "Authorization: Bearer $(TOKEN)" --checks all
 
 openapi: setup ## regenerate the committed OpenAPI snapshot docs/api/openapi.json

@@ -5,6 +5,7 @@ settings helper and the two fakes for failures that only Ray produces.
 The registry is built in one place so that it can later come from the project's own training
 function.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,11 +32,16 @@ CONTRACT = ROOT / "contracts" / "wdbc.yaml"
 SNAPSHOT = ROOT / "data" / "raw" / "wdbc.csv"
 ALLOWED_ORIGIN = "http://app.modelship.test"
 # A contract with an int and a category feature, which the embedded one lacks.
-TOY_CONTRACT = parse_contract({
-    "name": "toy", "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
-    "features": [{"name": "count", "type": "int", "min": 0, "max": 10, "description": "a count"},
-                 {"name": "colour", "type": "category", "categories": ["red", "blue"], "description": "a colour"}],
-})
+TOY_CONTRACT = parse_contract(
+    {
+        "name": "toy",
+        "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
+        "features": [
+            {"name": "count", "type": "int", "min": 0, "max": 10, "description": "a count"},
+            {"name": "colour", "type": "category", "categories": ["red", "blue"], "description": "a colour"},
+        ],
+    }
+)
 
 # Each client of the test session: id -> scopes. One per scope combination, plus a second
 # predicting client for object-level authorisation and one with tiny limits.
@@ -72,21 +78,32 @@ def build_registry(root: Path, versions: int = 2, threshold: float = 0.3) -> Reg
         model.fit(X, y)
         p = model.predict_proba(X)[:, 1]
         pred = (p >= threshold).astype(int)
-        metrics = {"roc_auc": roc_auc_score(y, p), "recall": recall_score(y, pred),
-                   "precision": precision_score(y, pred), "f1": f1_score(y, pred),
-                   "brier": brier_score_loss(y, p)}
-        registry.register(model, {
-            "threshold": threshold, "features": features, "contract": contract.to_dict(),
-            "positive_label": contract.target.positive, "negative_label": contract.target.negative,
-            "metrics": metrics, "data_sha256": sha256_file(SNAPSHOT),
-        })
+        metrics = {
+            "roc_auc": roc_auc_score(y, p),
+            "recall": recall_score(y, pred),
+            "precision": precision_score(y, pred),
+            "f1": f1_score(y, pred),
+            "brier": brier_score_loss(y, p),
+        }
+        registry.register(
+            model,
+            {
+                "threshold": threshold,
+                "features": features,
+                "contract": contract.to_dict(),
+                "positive_label": contract.target.positive,
+                "negative_label": contract.target.negative,
+                "metrics": metrics,
+                "data_sha256": sha256_file(SNAPSHOT),
+            },
+        )
     registry.promote("v0001", actor="tests", reason="test session")
     return registry
 
 
 def sample_records(n: int = 1, offset: int = 0) -> list[dict[str, float]]:
     X, _, features = training_data()
-    return [dict(zip(features, map(float, X[(offset + i) % len(X)]))) for i in range(n)]
+    return [dict(zip(features, map(float, X[(offset + i) % len(X)]), strict=True)) for i in range(n)]
 
 
 # Per-client overrides, so that the limit tests reach a limit in a few requests; the live
@@ -104,17 +121,23 @@ def settings_of(**fields: Any) -> Settings:
     """Settings from fields named without their section (`max_batch_rows=7`, `state_dir=...`)."""
     sections: dict[str, dict[str, Any]] = {}
     for key, value in fields.items():
-        section = next(name for name, info in Settings.model_fields.items()
-                       if info.annotation is not None and hasattr(info.annotation, "model_fields")
-                       and key in info.annotation.model_fields)
+        section = next(
+            name
+            for name, info in Settings.model_fields.items()
+            if info.annotation is not None
+            and hasattr(info.annotation, "model_fields")
+            and key in info.annotation.model_fields
+        )
         sections.setdefault(section, {})[key] = value
     return Settings.from_args(sections)
 
 
 def serve_config(path: Path, args: dict[str, Any], name: str = "modelship") -> Path:
     """A serve config whose application `name` has these args, after another application."""
-    path.write_text(yaml.safe_dump({"applications": [{"name": "other", "args": {}}, {"name": name, "args": args}]}),
-                    encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"applications": [{"name": "other", "args": {}}, {"name": name, "args": args}]}),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -139,7 +162,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     """Assert an RFC 9457 problem document with this status and no internals; return its body."""
     body = problem_of(response, status)
     assert body["instance"] == response.request.url.path
-    assert "Traceback" not in response.text and "File \"" not in response.text
+    assert "Traceback" not in response.text and 'File "' not in response.text
     return body
 
 

@@ -5,6 +5,7 @@ live service.
 `served` is defined here, above tests/live and tests/serve, so that the live tests and the live
 transport of the router suite (tests/serve/routes) share one service: it takes tens of seconds
 to start, and is started only when a selected test needs it."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "live: needs the live Ray Serve service (`-m \"not live\"` skips it)")
+    config.addinivalue_line("markers", 'live: needs the live Ray Serve service (`-m "not live"` skips it)')
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Helpers the tests import (fixtures live in conftest.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -28,29 +29,47 @@ SYNTHETIC_CONTRACT = {
     "target": {"name": "outcome", "classes": ["none", "event"], "positive": "event"},
     "features": [
         {"name": "age", "type": "int", "unit": "years", "description": "Age at inclusion.", "min": 18, "max": 100},
-        {"name": "dose", "type": "float", "unit": "mg", "description": "Daily dose.", "min": 0, "max": 50,
-         "monotonic": "increasing"},
-        {"name": "site", "type": "category", "description": "Recruiting site.",
-         "categories": ["north", "south", "east"]},
+        {
+            "name": "dose",
+            "type": "float",
+            "unit": "mg",
+            "description": "Daily dose.",
+            "min": 0,
+            "max": 50,
+            "monotonic": "increasing",
+        },
+        {
+            "name": "site",
+            "type": "category",
+            "description": "Recruiting site.",
+            "categories": ["north", "south", "east"],
+        },
         {"name": "marker", "type": "float", "unit": "ng/mL", "description": "Blood marker.", "min": 0, "max": 20},
     ],
 }
 
 
-def make_synthetic(folder: Path, rows: int = 400, seed: int = 7, gaps: tuple[str, ...] = (),
-                   allow_missing: dict[str, str] | None = None) -> dict[str, Path]:
+def make_synthetic(
+    folder: Path,
+    rows: int = 400,
+    seed: int = 7,
+    gaps: tuple[str, ...] = (),
+    allow_missing: dict[str, str] | None = None,
+) -> dict[str, Path]:
     """Write a synthetic dataset (with a categorical feature) and its contract; no manifest.
 
     `gaps` blanks every ninth value of each of those columns; `allow_missing` maps features to the
     imputation their contract entry names.
     """
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "age": rng.integers(18, 90, rows),
-        "dose": rng.uniform(0, 50, rows).round(2),
-        "site": rng.choice(["north", "south", "east"], rows),
-        "marker": rng.gamma(2.0, 2.0, rows).clip(0, 20).round(3),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, rows),
+            "dose": rng.uniform(0, 50, rows).round(2),
+            "site": rng.choice(["north", "south", "east"], rows),
+            "marker": rng.gamma(2.0, 2.0, rows).clip(0, 20).round(3),
+        }
+    )
     logit = 0.12 * (frame.dose - 25) + 1.0 * (frame.site == "north") + 0.3 * (frame.marker - 4) - 0.5
     frame["outcome"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "event", "none")
     for offset, column in enumerate(gaps):  # a different row per column: no row loses two values
@@ -73,7 +92,14 @@ BREAST_CANCER_WORDS = ("569 cases", "malignan", "benign", "pathologist", "breast
 # gate and checks loosened for a noisier, smaller dataset: the point is that
 # nothing but parameters changes
 SYNTHETIC_OVERRIDES = {
-    "manifest": None, "gate_min_roc_auc": 0.7, "gate_min_recall": 0.7, "gate_min_precision": 0.5,
-    "gate_max_brier": 0.25, "target_recall": 0.9, "max_flip_rate": 0.05, "monotonic_tolerance": 0.001,
-    "min_class_fraction": 0.15, "cv_folds": 3,
+    "manifest": None,
+    "gate_min_roc_auc": 0.7,
+    "gate_min_recall": 0.7,
+    "gate_min_precision": 0.5,
+    "gate_max_brier": 0.25,
+    "target_recall": 0.9,
+    "max_flip_rate": 0.05,
+    "monotonic_tolerance": 0.001,
+    "min_class_fraction": 0.15,
+    "cv_folds": 3,
 }

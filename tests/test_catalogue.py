@@ -1,4 +1,5 @@
 """The test catalogue page lists and defines every test case, from pytest's collection. (C12.1)"""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +16,9 @@ pytestmark = [
     pytest.mark.requirement("C12.1"),
     pytest.mark.catalogue(
         part="Docs: the test catalogue page and its generator (scripts/test_catalogue.py)",
-        scope="unit", strategy="example-based", tool="pytest",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest",
     ),
 ]
 # A nested pytest run in this process would import the test modules a second time under the
@@ -54,8 +57,10 @@ def _collect(paths: list[str]) -> dict:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.splitlines()[-1])
-    out["cases"] = [catalogue.Case(**{**d, "requirements": tuple(d["requirements"]), "errors": tuple(d["errors"])})
-                    for d in out["cases"]]
+    out["cases"] = [
+        catalogue.Case(**{**d, "requirements": tuple(d["requirements"]), "errors": tuple(d["errors"])})
+        for d in out["cases"]
+    ]
     return out
 
 
@@ -71,9 +76,14 @@ def cases(collected) -> list:
 
 
 def _case(**changes):
-    base = {"nodeid": "tests/x/test_m.py::test_f", "module": "tests/x/test_m.py", "function": "test_f",
-            "requirements": ("C9.5",), "doc": "A module.",
-            "fields": {"part": "API: GET /x", "scope": "unit", "strategy": "example-based", "tool": "pytest"}}
+    base = {
+        "nodeid": "tests/x/test_m.py::test_f",
+        "module": "tests/x/test_m.py",
+        "function": "test_f",
+        "requirements": ("C9.5",),
+        "doc": "A module.",
+        "fields": {"part": "API: GET /x", "scope": "unit", "strategy": "example-based", "tool": "pytest"},
+    }
     return catalogue.Case(**{**base, **changes})
 
 
@@ -119,7 +129,8 @@ def test_a_test_without_a_requirement_or_with_a_malformed_id_is_reported():
     found = catalogue.problems([_case(requirements=()), _case(nodeid="n2", requirements=("C9", "9.5", "C9.5a"))])
     assert any("no requirement marker" in p for p in found)
     assert [p for p in found if p.startswith("n2:")] == [
-        f"n2: requirement id {r!r} is not of the form C<n>.<n>" for r in ("C9", "9.5", "C9.5a")]
+        f"n2: requirement id {r!r} is not of the form C<n>.<n>" for r in ("C9", "9.5", "C9.5a")
+    ]
 
 
 def test_a_missing_or_empty_field_and_an_unknown_one_are_reported():
@@ -155,8 +166,9 @@ def test_a_pipe_in_a_field_is_escaped_so_the_table_keeps_its_columns():
 
 
 def test_the_requirement_index_links_each_id_to_the_modules_carrying_it():
-    page = catalogue.render([_case(), _case(nodeid="tests/x/test_m.py::test_g", function="test_g",
-                                            requirements=("C9.5", "C12.1"))])
+    page = catalogue.render(
+        [_case(), _case(nodeid="tests/x/test_m.py::test_g", function="test_g", requirements=("C9.5", "C12.1"))]
+    )
     assert "| C9.5 | 2 | [`tests/x/test_m.py`](#mod-x-test-m) (2) |" in page
     assert "| C12.1 | 1 | [`tests/x/test_m.py`](#mod-x-test-m) (1) |" in page
     assert page.index("| C9.5 |") < page.index("| C12.1 |")  # numeric order, not text order
@@ -166,7 +178,8 @@ def test_the_requirement_index_links_each_id_to_the_modules_carrying_it():
 @pytest.mark.catalogue(scope="integration", strategy="example-based", tool=COLLECTING)
 def test_a_tests_own_marker_adds_ids_and_overrides_single_module_fields(tmp_path):
     path = tmp_path / "test_sample.py"
-    path.write_text(textwrap.dedent('''
+    path.write_text(
+        textwrap.dedent('''
         """Sample (C9.5)."""
         import pytest
 
@@ -185,15 +198,22 @@ def test_a_tests_own_marker_adds_ids_and_overrides_single_module_fields(tmp_path
         @pytest.mark.catalogue("system")
         def test_positional():
             pass
-    '''), encoding="utf-8")
+    '''),
+        encoding="utf-8",
+    )
     got = _collect([str(path)])["cases"]
     by_name = {c.nodeid.split("::")[-1]: c for c in got}
     assert set(by_name) == {"test_default", "test_own[1]", "test_own[2]", "test_positional"}
     assert by_name["test_default"].requirements == ("C9.5",)
-    assert by_name["test_default"].fields == {"part": "P", "scope": "integration", "strategy": "example-based",
-                                              "tool": "T"}
+    assert by_name["test_default"].fields == {
+        "part": "P",
+        "scope": "integration",
+        "strategy": "example-based",
+        "tool": "T",
+    }
     assert by_name["test_own[1]"].requirements == ("C9.5", "C12.1")
     assert by_name["test_own[1]"].fields["scope"] == "unit" and by_name["test_own[1]"].fields["tool"] == "T"
     assert by_name["test_own[2]"].function == "test_own" and by_name["test_own[2]"].doc == "Sample (C9.5)."
-    assert by_name["test_positional"].errors == ("catalogue takes keywords only (part, scope, strategy, tool), "
-                                                 "got ('system',)",)
+    assert by_name["test_positional"].errors == (
+        "catalogue takes keywords only (part, scope, strategy, tool), got ('system',)",
+    )

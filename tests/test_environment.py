@@ -1,4 +1,5 @@
 """Set-up files agree with each other, so every way of installing gets the same pins. (C12.2, C12.6)"""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,9 @@ pytestmark = [
     pytest.mark.requirement("C12.2", "C12.6"),
     pytest.mark.catalogue(
         part="Set-up files: pyproject.toml, requirements.lock, environment.yml",
-        scope="unit", strategy="inspection", tool="pytest, tomllib, PyYAML",
+        scope="unit",
+        strategy="inspection",
+        tool="pytest, tomllib, PyYAML",
     ),
 ]
 

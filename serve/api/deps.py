@@ -14,7 +14,7 @@ from serve.ratelimit import retry_after_header
 from serve.service import Service
 
 
-def get_service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
     """The live parts of the app; 503 while they are not there (starting, or the OpenAPI export)."""
     service: Service | None = request.app.state.service
     if service is None:
@@ -22,6 +22,12 @@ def get_service(request: Request) -> Service:
             503, "not-ready", "the service is starting; retry in a few seconds", headers={"Retry-After": "2"}
         )
     return service
+
+
+async def get_service(request: Request) -> Service:
+    """The dependency form of `service_of`. async: FastAPI runs a plain def dependency in a
+    thread pool, a hand-off per request."""
+    return service_of(request)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -32,7 +38,7 @@ def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
 
     # async: a plain def dependency would run in a thread pool, a hand-off per request.
     async def principal(request: Request) -> Principal:
-        service = get_service(request)
+        service = service_of(request)
         try:
             found = service.auth.principal_from_header(request.headers.get("authorization"))
             if not found.scopes.intersection(scopes):

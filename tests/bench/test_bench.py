@@ -3,6 +3,7 @@
 The baseline server really starts (one uvicorn worker) and answers; wrk really runs against
 it for a second. Speed is judged by the benchmark itself, never here.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -20,13 +21,17 @@ pytestmark = [
     pytest.mark.requirement("C9.6", "C12.4"),
     pytest.mark.catalogue(
         part="Benchmark harness (make bench): workspace, baseline server, wrk runner, report",
-        scope="integration", strategy="example-based", tool="pytest, uvicorn baseline server, wrk",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, uvicorn baseline server, wrk",
     ),
 ]
 
-WRK_LINE = ('BENCH_RESULT {"requests": 1200, "duration_us": 2000000, "bytes": 1, "p50_us": 800, "p90_us": 900, '
-            '"p99_us": 2500, "max_us": 4000, "mean_us": 810.5, "connect": 0, "read": 0, "write": 0, '
-            '"status": 3, "timeout": 0}')
+WRK_LINE = (
+    'BENCH_RESULT {"requests": 1200, "duration_us": 2000000, "bytes": 1, "p50_us": 800, "p90_us": 900, '
+    '"p99_us": 2500, "max_us": 4000, "mean_us": 810.5, "connect": 0, "read": 0, "write": 0, '
+    '"status": 3, "timeout": 0}'
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +60,10 @@ def test_workspace_builds_a_production_model_a_client_and_both_bodies(ws: worksp
     assert all(ws.body_path(n).exists() for n in workspace.BATCH_SIZES)
 
 
-def test_serve_config_copy_points_at_the_workspace_and_lifts_the_bench_clients_limits(
-        ws: workspace.Workspace) -> None:
-    path = workspace.write_serve_config(ws, ws.root / "cfg.yaml", port=18999,
-                                        deployments={"Ingress": {"user_config": {"max_batch_size": 4}}})
+def test_serve_config_copy_points_at_the_workspace_and_lifts_the_bench_clients_limits(ws: workspace.Workspace) -> None:
+    path = workspace.write_serve_config(
+        ws, ws.root / "cfg.yaml", port=18999, deployments={"Ingress": {"user_config": {"max_batch_size": 4}}}
+    )
     config = yaml.safe_load(path.read_text())
     app = config["applications"][0]
     assert config["http_options"] == {**config["http_options"], "host": "127.0.0.1", "port": 18999}
@@ -72,24 +77,32 @@ def test_serve_config_copy_points_at_the_workspace_and_lifts_the_bench_clients_l
 
 @pytest.mark.slow
 def test_baseline_answers_a_predict_with_a_valid_token(ws: workspace.Workspace, baseline: servers.Server) -> None:
-    r = httpx.post(baseline.base_url + "/v1/predict", content=ws.body_path(1).read_bytes(), timeout=10,
-                   headers={"Content-Type": "application/json",
-                            "Authorization": "Bearer " + ws.token_path().read_text()})
+    r = httpx.post(
+        baseline.base_url + "/v1/predict",
+        content=ws.body_path(1).read_bytes(),
+        timeout=10,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + ws.token_path().read_text()},
+    )
     assert r.status_code == 200, r.text
     assert len(r.json()["predictions"]) == 1
 
 
 @pytest.mark.slow
 def test_baseline_rejects_a_predict_without_a_token(ws: workspace.Workspace, baseline: servers.Server) -> None:
-    r = httpx.post(baseline.base_url + "/v1/predict", content=ws.body_path(1).read_bytes(), timeout=10,
-                   headers={"Content-Type": "application/json"})
+    r = httpx.post(
+        baseline.base_url + "/v1/predict",
+        content=ws.body_path(1).read_bytes(),
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 401
     assert r.headers["www-authenticate"].lower().startswith("bearer")
 
 
 @pytest.mark.slow
 def test_a_tiny_wrk_run_against_the_baseline_parses_with_no_errors(
-        ws: workspace.Workspace, baseline: servers.Server) -> None:
+    ws: workspace.Workspace, baseline: servers.Server
+) -> None:
     assert shutil.which("wrk"), "wrk is not installed: `make system-deps` installs it"
     result = wrk.run(baseline.base_url + "/v1/predict", ws.body_path(1), ws.token_path(), connections=2, seconds=1)
     assert result.requests > 0
@@ -134,10 +147,14 @@ def test_table_shows_the_ratio_of_serve_to_uvicorn_for_each_cell() -> None:
 def test_targets_pass_and_fail_on_the_ratios_and_flag_a_collapse() -> None:
     names = ("serve", "uvicorn")
     cells = {
-        ("serve", 1, 1): _cell(500, 3.0, 5), ("uvicorn", 1, 1): _cell(1000, 1.0, 2),
-        ("serve", 1, 8): _cell(2000, 4.0, 30), ("uvicorn", 1, 8): _cell(2000, 4.0, 20),
-        ("serve", 1, 32): _cell(2200, 14, 45), ("uvicorn", 1, 32): _cell(2000, 16, 40),
-        ("serve", 1, 64): _cell(300, 200, 900), ("uvicorn", 1, 64): _cell(2000, 32, 60),
+        ("serve", 1, 1): _cell(500, 3.0, 5),
+        ("uvicorn", 1, 1): _cell(1000, 1.0, 2),
+        ("serve", 1, 8): _cell(2000, 4.0, 30),
+        ("uvicorn", 1, 8): _cell(2000, 4.0, 20),
+        ("serve", 1, 32): _cell(2200, 14, 45),
+        ("uvicorn", 1, 32): _cell(2000, 16, 40),
+        ("serve", 1, 64): _cell(300, 200, 900),
+        ("uvicorn", 1, 64): _cell(2000, 32, 60),
     }
     results = {what: ok for what, ok, _ in run.targets(cells, names, [1], [1, 8, 32, 64])}
     assert results["1-row throughput at c=32 >= 1.0x uvicorn"] is True

@@ -1,4 +1,5 @@
 """The registry command line: clear messages and exit codes. (C12.8, C13.9)"""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,7 +17,9 @@ pytestmark = [
     pytest.mark.requirement("C12.8", "C13.9"),
     pytest.mark.catalogue(
         part="Package: registry command line (python -m modelship)",
-        scope="unit", strategy="example-based", tool="pytest, scikit-learn",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, scikit-learn",
     ),
 ]
 
@@ -59,8 +62,11 @@ def test_promoting_an_unevaluated_version_is_refused(registry, capsys):
 
 
 def test_errors_exit_non_zero_with_a_message_and_no_traceback(registry):
-    proc = subprocess.run([sys.executable, "-m", "modelship", "--registry", str(registry.root), "promote", "v0099"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelship", "--registry", str(registry.root), "promote", "v0099"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert "error: model version v0099 is not registered" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -97,12 +103,14 @@ def test_usage_errors_exit_2():
 
 # -- the gate's decision, and overriding it by hand ---------------------------------------
 
+
 @pytest.fixture
 def refused(registry):
     """v0001 in production; v0002 evaluated and refused by the gate."""
     registry.promote("v0001")
-    registry.update_metadata("v0002", gate={"promote": False, "reasons": ["recall 0.9000 < minimum 0.93",
-                                                                          "roc_auc 0.9900 >= minimum 0.97"]})
+    registry.update_metadata(
+        "v0002", gate={"promote": False, "reasons": ["recall 0.9000 < minimum 0.93", "roc_auc 0.9900 >= minimum 0.97"]}
+    )
     return registry
 
 
@@ -155,6 +163,7 @@ def test_a_forced_promotion_records_its_reason_and_the_override(refused, capsys)
 
 # -- params: after the command name too, and one value at a time --------------------------
 
+
 def test_params_given_after_the_command_name_choose_the_registry(tmp_path, capsys):
     from support import write_params
 
@@ -181,13 +190,16 @@ def test_a_params_file_that_is_not_yaml_is_an_error_without_traceback(tmp_path, 
 
 
 def test_listing_models_does_not_import_skops(registry):
-    code = ("import sys; from modelship.cli import main; "
-            f"main(['--registry', {str(registry.root)!r}, 'models']); print('skops' in sys.modules)")
+    code = (
+        "import sys; from modelship.cli import main; "
+        f"main(['--registry', {str(registry.root)!r}, 'models']); print('skops' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-1] == "False"
 
 
 # -- run-notebook: papermill, with the finding last ----------------------------------------
+
 
 def tiny_notebook(path, *cells):
     import nbformat
@@ -205,8 +217,11 @@ def test_a_failing_notebook_ends_with_its_finding_alone_and_exits_1(tmp_path, ca
     from support import write_params
 
     params = write_params(tmp_path / "p.yaml", reports_dir=str(tmp_path / "reports"))
-    notebook = tiny_notebook(tmp_path / "steps.ipynb", "for i in range(80): print('noise', i)",
-                             "raise ValueError('ranges [mean_radius]: rows 42')")
+    notebook = tiny_notebook(
+        tmp_path / "steps.ipynb",
+        "for i in range(80): print('noise', i)",
+        "raise ValueError('ranges [mean_radius]: rows 42')",
+    )
     assert main(["--params", str(params), "run-notebook", str(notebook)]) == 1
     err = capsys.readouterr().err
     last = err.rstrip().splitlines()  # In [4]: papermill adds a cell for the injected params
@@ -218,6 +233,7 @@ def test_a_failing_notebook_ends_with_its_finding_alone_and_exits_1(tmp_path, ca
 
 def test_run_notebook_writes_to_the_params_files_reports_dir_with_the_params_file(tmp_path):
     import nbformat
+
     from support import write_params
 
     params = write_params(tmp_path / "p.yaml", reports_dir=str(tmp_path / "other-reports"))
@@ -246,13 +262,37 @@ def test_latest_says_whether_the_last_training_run_registered_anything(tmp_path,
 
 def test_run_notebook_names_a_missing_kernel_and_the_remedy(tmp_path, capsys):
     notebook = tiny_notebook(tmp_path / "ok.ipynb", "print(1)")
-    assert main(["run-notebook", str(notebook), "--params", str(ROOT / "params.yaml"), "--kernel", "no-such-kernel",
-                 "--output", str(tmp_path / "o.ipynb")]) == 1
+    assert (
+        main(
+            [
+                "run-notebook",
+                str(notebook),
+                "--params",
+                str(ROOT / "params.yaml"),
+                "--kernel",
+                "no-such-kernel",
+                "--output",
+                str(tmp_path / "o.ipynb"),
+            ]
+        )
+        == 1
+    )
     assert "no Jupyter kernel named 'no-such-kernel': run `make setup`" in capsys.readouterr().err
 
 
 def test_run_notebook_refuses_a_file_that_is_not_a_notebook(tmp_path, capsys):
     (tmp_path / "notes.ipynb").write_text("not json")
-    assert main(["run-notebook", str(tmp_path / "notes.ipynb"), "--params", str(ROOT / "params.yaml"),
-                 "--output", str(tmp_path / "o.ipynb")]) == 1
+    assert (
+        main(
+            [
+                "run-notebook",
+                str(tmp_path / "notes.ipynb"),
+                "--params",
+                str(ROOT / "params.yaml"),
+                "--output",
+                str(tmp_path / "o.ipynb"),
+            ]
+        )
+        == 1
+    )
     assert "cannot be run as a notebook" in capsys.readouterr().err

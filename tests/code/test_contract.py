@@ -1,4 +1,5 @@
 """The data contract loader refuses malformed contracts with a clear message. (C12.8)"""
+
 from __future__ import annotations
 
 import copy
@@ -11,12 +12,17 @@ pytestmark = [
     pytest.mark.requirement("C12.8"),
     pytest.mark.catalogue(
         part="Package: data contract loader (modelship.contract)",
-        scope="unit", strategy="example-based", tool="pytest, PyYAML",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, PyYAML",
     ),
 ]
 
-BASE = {"name": "c", "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
-        "features": [{"name": "x", "type": "float", "min": 0, "max": 1}]}
+BASE = {
+    "name": "c",
+    "target": {"name": "y", "classes": ["yes", "no"], "positive": "yes"},
+    "features": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+}
 
 
 def variant(**changes):
@@ -73,26 +79,40 @@ def test_feature_lookup_and_table(contract):
     assert len(table) == 30 and table.loc[0, "valid range"] == "[0.5, 50]"
 
 
-@pytest.mark.parametrize("doc, message", [
-    (variant(features__0__type="text"), "type 'text' is not one of"),
-    (variant(features__0__min=5), "min 5 is greater than max 1"),
-    (variant(features__0__type="category"), "needs a `categories` list"),
-    (variant(features__0__monotonic="up"), "monotonic must be"),
-    (variant(target__positive="maybe"), "positive class 'maybe'"),
-    (variant(target__classes=["a", "b", "c"]), "exactly two distinct classes"),
-    (variant(features=[]), "`features` is empty"),
-    (variant(features=[{"name": "x", "type": "float"}, {"name": "x", "type": "int"}]), "duplicated"),
-    (variant(features=[{"name": "y", "type": "float"}]), "also listed as a feature"),
-    (variant(features=[{"type": "float"}]), "missing required key 'name'"),
-    (variant(features__0__missing={"allowed": True}), "missing.impute must say how"),
-    (variant(features__0__missing={"allowed": True, "impute": "zero"}), "got 'zero'"),
-    (variant(features__0__missing={"allowed": "yes", "impute": "median"}), "must be true or false"),
-    (variant(features__0__missing={"allowed": False, "impute": "median"}), "allowed is false"),
-    (variant(features__0__missing="median"), "`missing` must be a mapping"),
-    (variant(features=[{"name": "s", "type": "category", "categories": ["a"],
-                        "missing": {"allowed": True, "impute": "median"}}]), r"one of \('most_frequent',\)"),
-    ([], "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (variant(features__0__type="text"), "type 'text' is not one of"),
+        (variant(features__0__min=5), "min 5 is greater than max 1"),
+        (variant(features__0__type="category"), "needs a `categories` list"),
+        (variant(features__0__monotonic="up"), "monotonic must be"),
+        (variant(target__positive="maybe"), "positive class 'maybe'"),
+        (variant(target__classes=["a", "b", "c"]), "exactly two distinct classes"),
+        (variant(features=[]), "`features` is empty"),
+        (variant(features=[{"name": "x", "type": "float"}, {"name": "x", "type": "int"}]), "duplicated"),
+        (variant(features=[{"name": "y", "type": "float"}]), "also listed as a feature"),
+        (variant(features=[{"type": "float"}]), "missing required key 'name'"),
+        (variant(features__0__missing={"allowed": True}), "missing.impute must say how"),
+        (variant(features__0__missing={"allowed": True, "impute": "zero"}), "got 'zero'"),
+        (variant(features__0__missing={"allowed": "yes", "impute": "median"}), "must be true or false"),
+        (variant(features__0__missing={"allowed": False, "impute": "median"}), "allowed is false"),
+        (variant(features__0__missing="median"), "`missing` must be a mapping"),
+        (
+            variant(
+                features=[
+                    {
+                        "name": "s",
+                        "type": "category",
+                        "categories": ["a"],
+                        "missing": {"allowed": True, "impute": "median"},
+                    }
+                ]
+            ),
+            r"one of \('most_frequent',\)",
+        ),
+        ([], "must be a mapping"),
+    ],
+)
 def test_malformed_contract_is_refused(doc, message):
     with pytest.raises(ContractError, match=message):
         parse_contract(doc)

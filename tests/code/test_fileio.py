@@ -1,4 +1,5 @@
 """The one atomic file write, shared by the registry and the JWT key file. (C12.5, C9.3)"""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,12 @@ from modelship.fileio import write_atomic
 
 pytestmark = [
     pytest.mark.requirement("C12.5", "C9.3"),
-    pytest.mark.catalogue(part="Package: atomic file writes (modelship.fileio)", scope="unit",
-                          strategy="example-based, fault injection", tool="pytest"),
+    pytest.mark.catalogue(
+        part="Package: atomic file writes (modelship.fileio)",
+        scope="unit",
+        strategy="example-based, fault injection",
+        tool="pytest",
+    ),
 ]
 
 

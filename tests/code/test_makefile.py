@@ -1,4 +1,5 @@
 """The Makefile's pipeline and registry targets honour PARAMS and run on any machine. (C13.3, C13.9)"""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,12 @@ from support import ROOT, write_params
 
 pytestmark = [
     pytest.mark.requirement("C13.3", "C13.9"),
-    pytest.mark.catalogue(part="Makefile targets (PARAMS, reports, sudo, promote REASON)", scope="integration",
-                          strategy="example-based", tool="pytest, GNU make"),
+    pytest.mark.catalogue(
+        part="Makefile targets (PARAMS, reports, sudo, promote REASON)",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, GNU make",
+    ),
 ]
 
 
@@ -23,8 +28,14 @@ def make(*args, env=None):
     """The real make on the real Makefile; `-o setup` because the test's own venv is the one set up."""
     # under `make test`, the outer make's flags (-n, -j's jobserver) must not reach this one
     env = {k: v for k, v in (env or os.environ).items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    return subprocess.run(["make", "--no-print-directory", "-o", "setup", f"PY={sys.executable}", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", "setup", f"PY={sys.executable}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -85,8 +96,9 @@ def test_make_clean_removes_what_the_params_file_names_and_nothing_else(tmp_path
         folder.mkdir(parents=True)
     (reports / "01_data_checks.ipynb").write_text("{}")
     (reports / "notes.md").write_text("kept")
-    params = write_params(tmp_path / "p.yaml", processed_dir=str(processed), registry=str(registry),
-                          reports_dir=str(reports))
+    params = write_params(
+        tmp_path / "p.yaml", processed_dir=str(processed), registry=str(registry), reports_dir=str(reports)
+    )
     proc = make("clean", f"PARAMS={params}")
     assert proc.returncode == 0, proc.stderr
     assert not processed.exists() and not registry.exists() and not (reports / "figures").exists()
@@ -96,12 +108,14 @@ def test_make_clean_removes_what_the_params_file_names_and_nothing_else(tmp_path
 @pytest.fixture
 def user_id(tmp_path):
     """Run make as if `id -u` said the given number (a GitHub runner is uid 1001, not root)."""
+
     def as_uid(uid: int) -> dict:
         fake = tmp_path / f"bin-{uid}"
         fake.mkdir()
         (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
         (fake / "id").chmod(0o755)
         return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+
     return as_uid
 
 

@@ -1,18 +1,21 @@
 """params.yaml is read into a typed, frozen object: a typo or a wrong type fails before any work,
 with a message naming the key. (C12.8)"""
+
 from __future__ import annotations
 
 import pydantic
 import pytest
 
+from modelship.params import Params, ParamsError, load_params
 from support import write_params
-from modelship.params import ParamsError, Params, load_params
 
 pytestmark = [
     pytest.mark.requirement("C12.8"),
     pytest.mark.catalogue(
         part="Package: params.yaml loader (modelship.params)",
-        scope="unit", strategy="example-based", tool="pytest, PyYAML",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, PyYAML",
     ),
 ]
 
@@ -37,17 +40,20 @@ def test_replace_returns_a_validated_copy(params):
         params.replace(cv_folds=1)
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"unknown_key": 1}, "unknown key 'unknown_key'"),
-    ({"seed": "42"}, r"seed: Input should be a valid integer \(got '42'\)"),
-    ({"seed": True}, "seed: Input should be a valid integer"),
-    ({"test_size": 1.5}, "test_size: Input should be less than 1"),
-    ({"cv_folds": 1}, "cv_folds: Input should be greater than or equal to 2"),
-    ({"target_recall": 0.0}, "target_recall: Input should be greater than 0"),
-    ({"model": "svm"}, "model: Input should be 'logistic_regression', 'random_forest' or"),
-    ({"calibration": "beta"}, "calibration: Input should be 'sigmoid'"),
-    ({"gate_min_recall": 1.2}, "gate_min_recall: Input should be less than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"unknown_key": 1}, "unknown key 'unknown_key'"),
+        ({"seed": "42"}, r"seed: Input should be a valid integer \(got '42'\)"),
+        ({"seed": True}, "seed: Input should be a valid integer"),
+        ({"test_size": 1.5}, "test_size: Input should be less than 1"),
+        ({"cv_folds": 1}, "cv_folds: Input should be greater than or equal to 2"),
+        ({"target_recall": 0.0}, "target_recall: Input should be greater than 0"),
+        ({"model": "svm"}, "model: Input should be 'logistic_regression', 'random_forest' or"),
+        ({"calibration": "beta"}, "calibration: Input should be 'sigmoid'"),
+        ({"gate_min_recall": 1.2}, "gate_min_recall: Input should be less than or equal to 1"),
+    ],
+)
 def test_invalid_params_are_refused_naming_the_key(repo_root, override, message):
     with pytest.raises(ParamsError, match=message):
         load_params(repo_root / "params.yaml", override)

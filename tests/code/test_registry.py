@@ -1,4 +1,5 @@
 """Model registry: versions, checksums, atomic promote/rollback under concurrency. (C12.5, C9.3 API10)"""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ pytestmark = [
     pytest.mark.requirement("C9.3", "C12.5"),
     pytest.mark.catalogue(
         part="Package: model registry (modelship.registry)",
-        scope="unit", strategy="example-based, load", tool="pytest, skops, multiprocessing",
+        scope="unit",
+        strategy="example-based, load",
+        tool="pytest, skops, multiprocessing",
     ),
 ]
 
@@ -150,8 +153,10 @@ def _register_some(root: str, count: int) -> None:
 
 def test_concurrent_promotions_never_corrupt_the_pointer(registry):
     ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_promote_many, args=(str(registry.root), vs, 15))
-               for vs in (["v0001", "v0002"], ["v0002", "v0003"], ["v0003", "v0001"])]
+    workers = [
+        ctx.Process(target=_promote_many, args=(str(registry.root), vs, 15))
+        for vs in (["v0001", "v0002"], ["v0002", "v0003"], ["v0003", "v0001"])
+    ]
     for w in workers:
         w.start()
     seen = set()

@@ -1,4 +1,5 @@
 """Profiles, figures and the model card that the reports show. (C12.8, C11 reference profile)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ pytestmark = [
     pytest.mark.requirement("C11.6", "C12.8"),
     pytest.mark.catalogue(
         part="Package: reference profile, figures, model card",
-        scope="unit", strategy="example-based", tool="pytest, whylogs, matplotlib",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, whylogs, matplotlib",
     ),
 ]
 
@@ -38,8 +41,11 @@ def _scores():
 def test_figures_are_drawn_with_labelled_axes():
     y, p = _scores()
     m = classification_metrics(y, p, 0.5)
-    for fig in (calibration_figure(calibration_table(y, p), m["brier"]), roc_figure(y, p, m["roc_auc"], 0.5),
-                probability_figure(y, p, 0.5, "malignant", "benign")):
+    for fig in (
+        calibration_figure(calibration_table(y, p), m["brier"]),
+        roc_figure(y, p, m["roc_auc"], 0.5),
+        probability_figure(y, p, 0.5, "malignant", "benign"),
+    ):
         assert isinstance(fig, Figure)
         ax = fig.axes[0]
         assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
@@ -49,14 +55,33 @@ def test_figures_are_drawn_with_labelled_axes():
 def test_model_card_states_use_metrics_and_decision(contract):
     y, p = _scores()
     metrics = classification_metrics(y, p, 0.5)
-    meta = {"version": "v0004", "contract": contract.to_dict(), "positive_label": "malignant",
-            "negative_label": "benign", "features": contract.feature_names,
-            "params": {"model": "logistic_regression", "regularization_C": 0.3, "calibration": "none", "seed": 42,
-                       "cv_folds": 5},
-            "libraries": {"scikit-learn": "1.9.1"}, "train_rows": 455, "data_sha256": "ab" * 32,
-            "cv": {"roc_auc_mean": 0.99, "roc_auc_std": 0.01}, "created_at": "2026-01-01", "git_commit": "abc"}
-    card = render_card(meta, metrics, [BehaviourResult("invariance", True, 0.0, 0.02, "")],
-                       GateDecision(False, ["recall 0.8 < minimum 0.93"]), 114)
+    meta = {
+        "version": "v0004",
+        "contract": contract.to_dict(),
+        "positive_label": "malignant",
+        "negative_label": "benign",
+        "features": contract.feature_names,
+        "params": {
+            "model": "logistic_regression",
+            "regularization_C": 0.3,
+            "calibration": "none",
+            "seed": 42,
+            "cv_folds": 5,
+        },
+        "libraries": {"scikit-learn": "1.9.1"},
+        "train_rows": 455,
+        "data_sha256": "ab" * 32,
+        "cv": {"roc_auc_mean": 0.99, "roc_auc_std": 0.01},
+        "created_at": "2026-01-01",
+        "git_commit": "abc",
+    }
+    card = render_card(
+        meta,
+        metrics,
+        [BehaviourResult("invariance", True, 0.0, 0.02, "")],
+        GateDecision(False, ["recall 0.8 < minimum 0.93"]),
+        114,
+    )
     assert card.startswith("# Model card: Wisconsin Diagnostic Breast Cancer — v0004")
     assert "does not replace" in card and "not promoted" in card and "recall 0.8 < minimum 0.93" in card
     assert f"| ROC AUC | {metrics['roc_auc']:.4f} |" in card

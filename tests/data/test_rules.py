@@ -1,14 +1,28 @@
 """One failing fixture per validation rule: each rule fires and names the rule,
 the column and the offending rows or values. (C12.8)"""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from modelship.checks import (DataCheckError, check_class_balance, check_dataset, check_duplicates,
-                              check_labels, check_leakage, check_missing, check_ranges, check_schema,
-                              check_similarity, check_split, data_rows, numeric_summary, similarity_table)
+from modelship.checks import (
+    DataCheckError,
+    check_class_balance,
+    check_dataset,
+    check_duplicates,
+    check_labels,
+    check_leakage,
+    check_missing,
+    check_ranges,
+    check_schema,
+    check_similarity,
+    check_split,
+    data_rows,
+    numeric_summary,
+    similarity_table,
+)
 from modelship.contract import Contract, parse_contract
 
 
@@ -19,11 +33,14 @@ def allowing_missing(contract: Contract, name: str, impute: str = "median") -> C
             feat["missing"] = {"allowed": True, "impute": impute}
     return parse_contract(doc)
 
+
 pytestmark = [
     pytest.mark.requirement("C12.8"),
     pytest.mark.catalogue(
         part="Data: each validation rule (modelship.checks)",
-        scope="unit", strategy="example-based", tool="pytest, pandas",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, pandas",
     ),
 ]
 
@@ -52,8 +69,13 @@ def test_text_in_numeric_column_fails_schema_with_row(frame, contract):  # wrong
 
 
 def test_fractional_value_in_integer_column_fails_schema():
-    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
-                               "features": [{"name": "count", "type": "int", "min": 0, "max": 10}]})
+    contract = parse_contract(
+        {
+            "name": "n",
+            "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+            "features": [{"name": "count", "type": "int", "min": 0, "max": 10}],
+        }
+    )
     frame = pd.DataFrame({"count": [1.0, 2.5, 3.0], "y": ["a", "b", "a"]})
     finding = check_schema(frame, contract)[0]
     assert finding.column == "count" and finding.rows == (1,)
@@ -75,8 +97,13 @@ def test_missing_value_in_a_feature_the_contract_does_not_allow_fails_whatever_t
 
 
 def test_a_missing_category_is_pointed_at_the_imputation_a_category_can_take():
-    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
-                               "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}]})
+    contract = parse_contract(
+        {
+            "name": "n",
+            "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+            "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}],
+        }
+    )
     frame = pd.DataFrame({"site": pd.array(["n", None], dtype="string"), "y": ["a", "b"]})
     assert "`missing: {allowed: true, impute: most_frequent}` on site" in check_missing(frame, contract)[0].message
 
@@ -183,8 +210,13 @@ def test_dissimilar_split_fails_similarity(frame, contract):  # misleading test 
 
 
 def test_categorical_similarity_uses_chi_square():
-    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
-                               "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}]})
+    contract = parse_contract(
+        {
+            "name": "n",
+            "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+            "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}],
+        }
+    )
     train = pd.DataFrame({"site": ["n"] * 50 + ["s"] * 50, "y": ["a", "b"] * 50})
     test = pd.DataFrame({"site": ["n"] * 50, "y": ["a", "b"] * 25}, index=range(100, 150))
     table = similarity_table(train, test, contract)
@@ -192,8 +224,13 @@ def test_categorical_similarity_uses_chi_square():
 
 
 def test_unknown_category_fails_ranges():
-    contract = parse_contract({"name": "n", "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
-                               "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}]})
+    contract = parse_contract(
+        {
+            "name": "n",
+            "target": {"name": "y", "classes": ["a", "b"], "positive": "a"},
+            "features": [{"name": "site", "type": "category", "categories": ["n", "s"]}],
+        }
+    )
     frame = pd.DataFrame({"site": ["n", "w"], "y": ["a", "b"]})
     finding = check_ranges(frame, contract)[0]
     assert finding.rows == (1,) and "'w'" in finding.message

@@ -1,4 +1,5 @@
 """The embedded snapshot: matches its manifest and passes every rule. (C12.5, C12.8)"""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ pytestmark = [
     pytest.mark.requirement("C12.5", "C12.8"),
     pytest.mark.catalogue(
         part="Data: the versioned snapshot data/raw/wdbc.csv and its manifest",
-        scope="integration", strategy="example-based", tool="pytest, pandas",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, pandas",
     ),
 ]
 
@@ -59,11 +62,14 @@ def test_a_missing_snapshot_is_refused(tmp_path, contract):
         load_snapshot(tmp_path / "none.csv", None, contract)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", r"is empty \(0 bytes\)"),
-    ("mean_radius;mean_texture;diagnosis\n1,0;2,0;benign\n", "is semicolon-separated.*export it again with ','"),
-    ("mean_radius\tmean_texture\tdiagnosis\n1.0\t2.0\tbenign\n", "is tab-separated"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", r"is empty \(0 bytes\)"),
+        ("mean_radius;mean_texture;diagnosis\n1,0;2,0;benign\n", "is semicolon-separated.*export it again with ','"),
+        ("mean_radius\tmean_texture\tdiagnosis\n1.0\t2.0\tbenign\n", "is tab-separated"),
+    ],
+)
 def test_an_unreadable_snapshot_is_refused_naming_the_file_and_the_fix(tmp_path, contract, content, message):
     path = tmp_path / "export.csv"
     path.write_text(content)
@@ -120,8 +126,9 @@ def test_split_refuses_missing_labels_with_their_rows(wdbc, contract, params):
 
 def test_git_keeps_the_snapshot_and_contract_byte_for_byte(repo_root):  # line endings on checkout
     paths = ["data/raw/wdbc.csv", "data/raw/wdbc.manifest.json", "contracts/wdbc.yaml"]
-    proc = subprocess.run(["git", "check-attr", "text", "eol", "--", *paths], cwd=repo_root,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["git", "check-attr", "text", "eol", "--", *paths], cwd=repo_root, capture_output=True, text=True, check=True
+    )
     attrs = {tuple(line.split(": ")[:2]): line.split(": ")[2] for line in proc.stdout.splitlines()}
     assert attrs[("data/raw/wdbc.csv", "text")] == "unset"  # never converted: the sha256 holds everywhere
     assert attrs[("data/raw/wdbc.manifest.json", "text")] == "unset"

@@ -1,6 +1,7 @@
 """Fixtures of the live tests: an HTTP client of the session's service (`served`, tests/conftest.py).
 
 Every test here is marked `live`, so `-m "not live"` leaves the whole folder out."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -6,6 +6,7 @@ registry and a client database built in tmp dirs, and stopped at the end, checki
 process it started is left behind. The `served` fixture (tests/conftest.py) runs it once for
 tests/live and for the live transport of tests/serve/routes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -85,10 +86,15 @@ class Served:
     def token(self, client_id: str) -> str:
         """A cached access token for one of the session's clients (the person by the password grant)."""
         if client_id not in self.tokens:
-            creds = ({"grant_type": "password", "username": client_id, "password": self.secrets[client_id]}
-                     if client_id == "pathologist" else
-                     {"grant_type": "client_credentials", "client_id": client_id,
-                      "client_secret": self.secrets[client_id]})
+            creds = (
+                {"grant_type": "password", "username": client_id, "password": self.secrets[client_id]}
+                if client_id == "pathologist"
+                else {
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": self.secrets[client_id],
+                }
+            )
             r = httpx.post(self.base_url + "/v1/auth/token", timeout=30, data=creds)
             assert r.status_code == 200, r.text
             self.tokens[client_id] = r.json()["access_token"]
@@ -125,8 +131,11 @@ class Served:
     def listening_pids(self) -> set[int]:
         """The processes listening on the service port."""
         port = int(self.base_url.rsplit(":", 1)[1])
-        return {c.pid for c in psutil.net_connections("tcp")
-                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+        return {
+            c.pid
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+        }
 
     @property
     def model_deployment(self) -> str:
@@ -190,12 +199,32 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # A short path: Ray's Unix sockets live below it and must fit in 107 characters.
     ray_dir = Path(tmp_path_factory.getbasetemp()) / "ray"
     strace_log = base / "connect.strace" if os.path.exists(STRACE) else None
-    cmd = [sys.executable, "-m", "serve", "run", "--config", str(config_path), "--ray-dir", str(ray_dir),
-           "--dashboard-port", str(dashboard_port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "serve",
+        "run",
+        "--config",
+        str(config_path),
+        "--ray-dir",
+        str(ray_dir),
+        "--dashboard-port",
+        str(dashboard_port),
+    ]
     if strace_log:
         # Only connect() stops the tracee (seccomp-bpf filter), so the service runs at full speed.
-        cmd = [STRACE, "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-e", "signal=none",
-               "-o", str(strace_log)] + cmd
+        cmd = [
+            STRACE,
+            "-f",
+            "-qq",
+            "--seccomp-bpf",
+            "-e",
+            "trace=connect",
+            "-e",
+            "signal=none",
+            "-o",
+            str(strace_log),
+        ] + cmd
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log_file = open(base / "serve.log", "wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -214,10 +243,19 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                     pass
             time.sleep(0.05)
         assert launcher_pid != proc.pid, "the launcher did not start under strace"
-    s = Served(base_url=f"http://127.0.0.1:{port}", process=proc, launcher_pid=launcher_pid,
-               registry_root=registry_root, state_dir=state_dir, db_path=data_dir / "api.sqlite3",
-               strace_log=strace_log, ray_dir=ray_dir, secrets=secrets, config_path=config_path,
-               dashboard_port=dashboard_port)
+    s = Served(
+        base_url=f"http://127.0.0.1:{port}",
+        process=proc,
+        launcher_pid=launcher_pid,
+        registry_root=registry_root,
+        state_dir=state_dir,
+        db_path=data_dir / "api.sqlite3",
+        strace_log=strace_log,
+        ray_dir=ray_dir,
+        secrets=secrets,
+        config_path=config_path,
+        dashboard_port=dashboard_port,
+    )
     try:
         s.startup_s = s.wait_ready(START_TIMEOUT_S)  # type: ignore[attr-defined]
         s.ray_processes()
@@ -226,8 +264,11 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         s.ray_processes()
         # SIGINT to the launcher (and only to it): it shuts Serve down, then Ray.
         try:
-            launchers = [launcher_pid] if psutil.pid_exists(launcher_pid) else [
-                k.pid for k in psutil.Process(proc.pid).children() if k.cmdline()[:1] != [STRACE]]
+            launchers = (
+                [launcher_pid]
+                if psutil.pid_exists(launcher_pid)
+                else [k.pid for k in psutil.Process(proc.pid).children() if k.cmdline()[:1] != [STRACE]]
+            )
         except psutil.NoSuchProcess:
             launchers = []
         for pid in launchers:
@@ -241,6 +282,7 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             proc.kill()
             proc.wait(timeout=10)
         log_file.close()
+
         # Anything this session started and that outlived the launcher is ended here, by pid.
         # Zombies have exited already (their parent reaps them late): they do not count.
         def alive():

@@ -3,6 +3,7 @@
 The answers to a slow, shedding or broken model are checked in process
 (tests/serve/test_service.py); here a real replica of the live service is killed.
 """
+
 import os
 import signal
 import sqlite3
@@ -17,7 +18,9 @@ pytestmark = [
     pytest.mark.requirement("C9.3", "C9.6"),
     pytest.mark.catalogue(
         part="Service under faults: a replica killed under load",
-        scope="system", strategy="fault injection", tool="pytest + httpx, live Ray Serve",
+        scope="system",
+        strategy="fault injection",
+        tool="pytest + httpx, live Ray Serve",
     ),
 ]
 
@@ -44,8 +47,7 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
             while not stop.is_set():
                 i += 1
                 try:
-                    r = c.post("/v1/predict", json={"records": sample_records(1, offset=offset + i)},
-                               headers=headers)
+                    r = c.post("/v1/predict", json={"records": sample_records(1, offset=offset + i)}, headers=headers)
                 except httpx.TransportError as exc:
                     # A connection the killed replica held dies with it (the server end is
                     # gone). The client reconnects.
@@ -77,12 +79,14 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
         # Recovered: predictions succeed again after the kill (at once when other replicas live).
         deadline = killed_at + 60
         while time.monotonic() < deadline and not any(
-                t > killed_at + 0.5 and code == 200 for t, code in statuses[-20:]):
+            t > killed_at + 0.5 and code == 200 for t, code in statuses[-20:]
+        ):
             time.sleep(0.1)
         recovery_s = time.monotonic() - killed_at
         # Serve replaces the replica; the service keeps its number of replicas.
         while time.monotonic() < deadline and (
-                len(now := served.replica_pids(served.model_deployment)) < len(replicas) or victim in now):
+            len(now := served.replica_pids(served.model_deployment)) < len(replicas) or victim in now
+        ):
             time.sleep(0.5)
         replaced_s = time.monotonic() - killed_at
         time.sleep(2.0)
@@ -91,10 +95,12 @@ def test_killing_a_model_replica_under_load_recovers_and_loses_no_acknowledged_f
         for t in threads:
             t.join(timeout=90)
     codes = [code for _, code in statuses]
-    print(f"\nreplica killed ({len(replicas)} replicas); predictions succeeded again after "
-          f"{recovery_s:.1f} s, replacement running after {replaced_s:.1f} s; {len(codes)} predictions "
-          f"({codes.count(503)} answered 503, {codes.count(0)} connections lost: {sorted(set(lost))}), "
-          f"{len(acknowledged)} feedback stored")
+    print(
+        f"\nreplica killed ({len(replicas)} replicas); predictions succeeded again after "
+        f"{recovery_s:.1f} s, replacement running after {replaced_s:.1f} s; {len(codes)} predictions "
+        f"({codes.count(503)} answered 503, {codes.count(0)} connections lost: {sorted(set(lost))}), "
+        f"{len(acknowledged)} feedback stored"
+    )
     assert not errors, errors
     assert recovery_s < 60
     after = served.replica_pids(served.model_deployment)

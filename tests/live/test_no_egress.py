@@ -3,6 +3,7 @@
 The session's service was started under `strace -f -e trace=connect` (tests/live/service.py);
 every connect() of every process Ray started, from the first instant, is in that log.
 """
+
 import ipaddress
 import re
 
@@ -13,7 +14,9 @@ pytestmark = [
     pytest.mark.requirement("C9.3"),
     pytest.mark.catalogue(
         part="Service start: network connections of the launcher and Ray",
-        scope="system", strategy="inspection", tool="pytest + strace, live Ray Serve",
+        scope="system",
+        strategy="inspection",
+        tool="pytest + strace, live Ray Serve",
     ),
 ]
 

@@ -4,6 +4,7 @@ The limits hold across the ingress replicas (a new connection per request), no a
 HTTP server, and the service and Ray's dashboard listen on loopback only. The other cases run on
 both transports in tests/serve/test_owasp.py; docs/security.qmd maps API1-API10 to them.
 """
+
 import httpx
 import psutil
 import pytest
@@ -13,7 +14,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="API security: OWASP API Security Top 10 (2023), API4, API6, API8",
-        scope="system", strategy="attack", tool="pytest + httpx, live Ray Serve",
+        scope="system",
+        strategy="attack",
+        tool="pytest + httpx, live Ray Serve",
     ),
 ]
 
@@ -36,8 +39,9 @@ def test_api6_a_client_over_its_row_quota_gets_429_with_retry_after(api, served)
     headers = served.headers("quota")  # 5 rows per hour in the test config
 
     def predict(n):  # on a new connection each time: the quota holds across ingress replicas
-        return httpx.post(served.base_url + "/v1/predict", json={"records": sample_records(n)}, headers=headers,
-                          timeout=30)
+        return httpx.post(
+            served.base_url + "/v1/predict", json={"records": sample_records(n)}, headers=headers, timeout=30
+        )
 
     assert predict(3).status_code == 200
     r = predict(3)
@@ -49,8 +53,9 @@ def test_api6_a_client_over_its_row_quota_gets_429_with_retry_after(api, served)
 
 
 # -- API8 Security misconfiguration -------------------------------------------------------
-@pytest.mark.parametrize("path,auth", [("/v1/model", True), ("/v1/model", False), ("/health/live", False),
-                                       ("/nope", False)])
+@pytest.mark.parametrize(
+    "path,auth", [("/v1/model", True), ("/v1/model", False), ("/health/live", False), ("/nope", False)]
+)
 def test_api8_no_answer_names_the_http_server(api, served, path, auth):
     r = api.get(path, headers=served.headers("clinic") if auth else {})
     assert r.headers["x-content-type-options"] == "nosniff"  # the guard answered, not a bare server

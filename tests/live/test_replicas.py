@@ -4,6 +4,7 @@ serve/config.yaml runs two Ingress replicas that listen on the same port (serve/
 the kernel hands each new connection to one of them. Each test opens a new connection per
 request, so its requests land on both replicas (eight connections all on one replica: 1 in 128).
 """
+
 import pytest
 from api_support import sample_records
 
@@ -13,7 +14,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.2"),
     pytest.mark.catalogue(
         part="Service: two ingress replicas on one port",
-        scope="system", strategy="example-based", tool="pytest + httpx, live Ray Serve",
+        scope="system",
+        strategy="example-based",
+        tool="pytest + httpx, live Ray Serve",
     ),
 ]
 
@@ -59,17 +62,27 @@ def test_after_a_switch_no_replica_answers_with_the_old_version(served):
     start = registry.production()
     target = "v0002" if start != "v0002" else "v0001"
     try:
-        r = _fresh(served, "POST", "/v1/admin/model", "admin",
-                   json={"action": "activate", "version": target, "reason": "replica consistency test"})
+        r = _fresh(
+            served,
+            "POST",
+            "/v1/admin/model",
+            "admin",
+            json={"action": "activate", "version": target, "reason": "replica consistency test"},
+        )
         assert r.status_code == 200, r.text
-        versions = {_fresh(served, "POST", "/v1/predict", "switcher",
-                           json={"records": sample_records(1)}).json()["model_version"] for _ in range(CONNECTIONS)}
+        versions = {
+            _fresh(served, "POST", "/v1/predict", "switcher", json={"records": sample_records(1)}).json()[
+                "model_version"
+            ]
+            for _ in range(CONNECTIONS)
+        }
         cards = {_fresh(served, "GET", "/v1/model", "monitor").json()["version"] for _ in range(CONNECTIONS)}
         assert versions == {target} and cards == {target}
     finally:
         registry.promote(start, actor="tests", reason="replica consistency test: restore")
     # A switch made outside the API (the CLI) reaches every replica before its next answer too.
-    versions = {_fresh(served, "POST", "/v1/predict", "switcher",
-                       json={"records": sample_records(1)}).json()["model_version"] for _ in range(CONNECTIONS)}
+    versions = {
+        _fresh(served, "POST", "/v1/predict", "switcher", json={"records": sample_records(1)}).json()["model_version"]
+        for _ in range(CONNECTIONS)
+    }
     assert versions == {start}
-

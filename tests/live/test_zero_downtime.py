@@ -4,6 +4,7 @@ Clients keep predicting while production moves v0001 -> v0002 through the admin 
 back through the registry's own rollback (as `make rollback` does): every request answers 200
 and the version field follows the switch.
 """
+
 import threading
 import time
 
@@ -16,7 +17,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C13.9"),
     pytest.mark.catalogue(
         part="Service: model version switch under load",
-        scope="system", strategy="load", tool="pytest + httpx, live Ray Serve",
+        scope="system",
+        strategy="load",
+        tool="pytest + httpx, live Ray Serve",
     ),
 ]
 
@@ -53,8 +56,11 @@ def test_switching_versions_under_load_fails_no_request(served):
     try:
         time.sleep(1.0)
         with served.client() as c:
-            r = c.post("/v1/admin/model", json={"action": "activate", "version": "v0002", "reason": "zero-downtime test"},
-                       headers=served.headers("admin"))
+            r = c.post(
+                "/v1/admin/model",
+                json={"action": "activate", "version": "v0002", "reason": "zero-downtime test"},
+                headers=served.headers("admin"),
+            )
         assert r.status_code == 200, r.text
         time.sleep(1.5)
         registry.rollback(actor="tests", reason="zero-downtime test: rollback outside the API")

@@ -1,14 +1,23 @@
 """Evaluation: threshold choice, metrics, behavioural tests, and the promotion gate. (C12.8, C13.5)"""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from modelship.evaluate import (BehaviourResult, behaviour_table, calibration_table, choose_threshold,
-                                classification_metrics, confusion_table, gate, invariance_to_noise,
-                                monotonic_direction)
 from modelship.card import render_card
 from modelship.contract import parse_contract
+from modelship.evaluate import (
+    BehaviourResult,
+    behaviour_table,
+    calibration_table,
+    choose_threshold,
+    classification_metrics,
+    confusion_table,
+    gate,
+    invariance_to_noise,
+    monotonic_direction,
+)
 from modelship.features import target, to_matrix
 from modelship.train import build_estimator
 from support import BREAST_CANCER_WORDS, SYNTHETIC_CONTRACT
@@ -17,7 +26,9 @@ pytestmark = [
     pytest.mark.requirement("C12.8", "C13.5"),
     pytest.mark.catalogue(
         part="Model: threshold, metrics, behavioural tests, promotion gate",
-        scope="integration", strategy="behavioural, example-based", tool="pytest, scikit-learn",
+        scope="integration",
+        strategy="behavioural, example-based",
+        tool="pytest, scikit-learn",
     ),
 ]
 
@@ -120,12 +131,18 @@ def test_gate_accepts_a_small_drop_within_tolerance(params):
 
 
 def test_behaviour_table_lists_each_test():
-    table = behaviour_table([BehaviourResult("a", True, 0, 1, "d"), BehaviourResult("b", False, 2, 1, "d"),
-                             BehaviourResult("c", False, None, 1, "not measured: nothing")])
+    table = behaviour_table(
+        [
+            BehaviourResult("a", True, 0, 1, "d"),
+            BehaviourResult("b", False, 2, 1, "d"),
+            BehaviourResult("c", False, None, 1, "not measured: nothing"),
+        ]
+    )
     assert table.status.tolist() == ["pass", "FAIL", "not measured"]
 
 
 # -- a model that accepts missing values: the tests must say when they measured nothing ---------
+
 
 @pytest.fixture(scope="module")
 def imputing(wdbc_split, contract, params):
@@ -150,8 +167,7 @@ def test_noise_test_leaves_a_wholly_missing_column_alone_instead_of_blanking_it(
 
 def test_noise_test_on_wholly_missing_data_is_not_measured_and_not_passed(imputing, params):
     model, contract, X = imputing
-    r = invariance_to_noise(model, np.full_like(X, np.nan), contract, 0.3, params.noise_scale,
-                            params.max_flip_rate, 42)
+    r = invariance_to_noise(model, np.full_like(X, np.nan), contract, 0.3, params.noise_scale, params.max_flip_rate, 42)
     assert (r.status, r.passed, r.measured) == ("not measured", False, None)
     assert "no noise could be added" in r.detail
 
@@ -191,14 +207,29 @@ def test_gate_refuses_a_behaviour_test_that_could_not_measure(params):
 
 # -- the model card speaks of the contract it was trained on --------------------------------
 
+
 def _card_for(contract_doc, behaviour, params):
     contract = parse_contract(contract_doc)
-    meta = {"version": "v0001", "contract": contract.to_dict(), "features": contract.feature_names,
-            "positive_label": contract.target.positive, "negative_label": contract.target.negative,
-            "params": {"model": "logistic_regression", "regularization_C": 0.3, "calibration": "none",
-                       "seed": 1, "cv_folds": 3}, "libraries": {"python": "3"}, "train_rows": 300,
-            "data_sha256": "0" * 64, "cv": {"roc_auc_mean": 0.8, "roc_auc_std": 0.01},
-            "created_at": "2026-01-01T00:00:00Z", "git_commit": "abc"}
+    meta = {
+        "version": "v0001",
+        "contract": contract.to_dict(),
+        "features": contract.feature_names,
+        "positive_label": contract.target.positive,
+        "negative_label": contract.target.negative,
+        "params": {
+            "model": "logistic_regression",
+            "regularization_C": 0.3,
+            "calibration": "none",
+            "seed": 1,
+            "cv_folds": 3,
+        },
+        "libraries": {"python": "3"},
+        "train_rows": 300,
+        "data_sha256": "0" * 64,
+        "cv": {"roc_auc_mean": 0.8, "roc_auc_std": 0.01},
+        "created_at": "2026-01-01T00:00:00Z",
+        "git_commit": "abc",
+    }
     metrics = {**GOOD, "accuracy": 0.9, "threshold": 0.3, "tp": 1, "fp": 1, "tn": 1, "fn": 1}
     return render_card(meta, metrics, behaviour, gate(GOOD, params, behaviour), 100)
 

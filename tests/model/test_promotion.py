@@ -1,4 +1,5 @@
 """Recording an evaluation and acting on the gate. (C12.8, C13.9)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ pytestmark = [
     pytest.mark.requirement("C12.8", "C13.9"),
     pytest.mark.catalogue(
         part="Model: recording an evaluation and acting on the gate",
-        scope="integration", strategy="example-based", tool="pytest, scikit-learn",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, scikit-learn",
     ),
 ]
 
@@ -23,11 +26,24 @@ def _registered(tmp_path, contract):
     reg = Registry(tmp_path / "r")
     X = np.random.default_rng(0).normal(size=(40, 2))
     model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
-    meta = {"contract": contract.to_dict(), "positive_label": "malignant", "negative_label": "benign",
-            "features": ["a", "b"], "params": {"model": "logistic_regression", "regularization_C": 1,
-                                                "calibration": "none", "seed": 1, "cv_folds": 3},
-            "libraries": {}, "train_rows": 40, "data_sha256": "x", "cv": {"roc_auc_mean": 1, "roc_auc_std": 0},
-            "git_commit": "abc"}
+    meta = {
+        "contract": contract.to_dict(),
+        "positive_label": "malignant",
+        "negative_label": "benign",
+        "features": ["a", "b"],
+        "params": {
+            "model": "logistic_regression",
+            "regularization_C": 1,
+            "calibration": "none",
+            "seed": 1,
+            "cv_folds": 3,
+        },
+        "libraries": {},
+        "train_rows": 40,
+        "data_sha256": "x",
+        "cv": {"roc_auc_mean": 1, "roc_auc_std": 0},
+        "git_commit": "abc",
+    }
     return reg, reg.register(model, meta), reg.register(model, meta)
 
 

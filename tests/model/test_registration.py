@@ -1,4 +1,5 @@
 """Registering a trained candidate: an identical rerun is recognised, not registered again. (C12.5, C13.5)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,12 @@ from modelship.train import fingerprint, train_candidate
 
 pytestmark = [
     pytest.mark.requirement("C12.5", "C13.5"),
-    pytest.mark.catalogue(part="Model: registration of identical candidates (modelship.train, registry)",
-                          scope="integration", strategy="example-based", tool="pytest, scikit-learn, skops"),
+    pytest.mark.catalogue(
+        part="Model: registration of identical candidates (modelship.train, registry)",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, scikit-learn, skops",
+    ),
 ]
 
 
@@ -19,8 +24,9 @@ def small(params):
     return params.replace(cv_folds=3)
 
 
-def test_a_rerun_on_the_same_data_and_params_names_the_registered_version(tmp_path, wdbc_split, contract, small,
-                                                                           capsys):
+def test_a_rerun_on_the_same_data_and_params_names_the_registered_version(
+    tmp_path, wdbc_split, contract, small, capsys
+):
     registry = Registry(tmp_path / "r")
     first = train_candidate(wdbc_split.train, contract, small, registry, "a" * 64, progress=False)
     again = train_candidate(wdbc_split.train, contract, small, registry, "a" * 64, progress=True)
@@ -36,16 +42,22 @@ def test_a_rerun_on_the_same_data_and_params_names_the_registered_version(tmp_pa
 def test_other_params_or_other_data_register_a_new_version(tmp_path, wdbc_split, contract, small):
     registry = Registry(tmp_path / "r")
     train_candidate(wdbc_split.train, contract, small, registry, "a" * 64, progress=False)
-    other_c = train_candidate(wdbc_split.train, contract, small.replace(regularization_C=3.0), registry, "a" * 64,
-                              progress=False)
+    other_c = train_candidate(
+        wdbc_split.train, contract, small.replace(regularization_C=3.0), registry, "a" * 64, progress=False
+    )
     other_data = train_candidate(wdbc_split.train, contract, small, registry, "b" * 64, progress=False)
     assert [other_c.reused, other_data.reused] == [False, False]
     assert registry.versions() == ["v0001", "v0002", "v0003"] and registry.latest() == "v0003"
 
 
 def test_the_fingerprint_covers_code_libraries_and_predictions():
-    meta = {"data_sha256": "a", "contract": {"name": "c"}, "params": {"seed": 1}, "libraries": {"numpy": "1"},
-            "git_commit": "abc"}
+    meta = {
+        "data_sha256": "a",
+        "contract": {"name": "c"},
+        "params": {"seed": 1},
+        "libraries": {"numpy": "1"},
+        "git_commit": "abc",
+    }
     oof, fitted = np.array([0.1, 0.9]), np.array([0.2, 0.8])
     base = fingerprint(meta, oof, fitted)
     assert fingerprint(dict(meta), oof.copy(), fitted.copy()) == base

@@ -1,4 +1,5 @@
 """Training: model choice from params, determinism, genericity. (C12.8, C13.5)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,19 +7,20 @@ import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 
-from support import SYNTHETIC_OVERRIDES
 from modelship.contract import load_contract, parse_contract
 from modelship.dataset import load_snapshot, split
 from modelship.features import target, to_matrix
 from modelship.registry import Registry
-from modelship.train import (TrainingError, build_estimator, compare_settings, git_commit, read_oof,
-                             train_candidate)
+from modelship.train import TrainingError, build_estimator, compare_settings, git_commit, read_oof, train_candidate
+from support import SYNTHETIC_OVERRIDES
 
 pytestmark = [
     pytest.mark.requirement("C12.8", "C13.5"),
     pytest.mark.catalogue(
         part="Model: training from params (modelship.training)",
-        scope="integration", strategy="example-based", tool="pytest, scikit-learn",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, scikit-learn",
     ),
 ]
 
@@ -34,8 +36,19 @@ def allowing_missing(contract, impute_by_feature):
 def test_candidate_is_registered_with_full_metadata(trained):
     result, registry = trained
     meta = registry.metadata(result.version)
-    for key in ("created_at", "data_sha256", "params", "cv", "libraries", "git_commit", "features", "contract",
-                "positive_label", "negative_label", "model_sha256"):
+    for key in (
+        "created_at",
+        "data_sha256",
+        "params",
+        "cv",
+        "libraries",
+        "git_commit",
+        "features",
+        "contract",
+        "positive_label",
+        "negative_label",
+        "model_sha256",
+    ):
         assert key in meta, key
     assert meta["libraries"]["scikit-learn"] and meta["params"]["seed"] == 42
     assert registry.production() is None  # training never promotes
@@ -49,8 +62,10 @@ def test_cross_validation_keeps_one_out_of_fold_prediction_per_row(trained, wdbc
 
 
 def test_two_runs_with_the_same_params_are_identical(tmp_path, wdbc_split, contract, params):  # determinism
-    runs = [train_candidate(wdbc_split.train, contract, params, Registry(tmp_path / str(i)), "x", progress=False)
-            for i in range(2)]
+    runs = [
+        train_candidate(wdbc_split.train, contract, params, Registry(tmp_path / str(i)), "x", progress=False)
+        for i in range(2)
+    ]
     X = to_matrix(wdbc_split.test, contract)
     assert np.array_equal(runs[0].model.predict_proba(X), runs[1].model.predict_proba(X))
     assert runs[0].cv.folds.equals(runs[1].cv.folds)
@@ -65,8 +80,9 @@ def test_other_models_are_selected_by_params(model, wdbc_split, contract, params
     assert est.fit(X, y).predict_proba(X[:3]).shape == (3, 2)
 
 
-@pytest.mark.parametrize("key, value, message", [("model", "svm", "unknown model"),
-                                                 ("calibration", "beta", "unknown calibration")])
+@pytest.mark.parametrize(
+    "key, value, message", [("model", "svm", "unknown model"), ("calibration", "beta", "unknown calibration")]
+)
 def test_unknown_model_settings_are_refused_even_past_the_params_check(contract, params, key, value, message):
     unchecked = params.model_copy(update={key: value})  # model_copy does not validate
     with pytest.raises(TrainingError, match=message):
@@ -120,8 +136,9 @@ def test_features_the_contract_lets_be_missing_are_imputed_in_training(synthetic
     assert np.isfinite(proba).all() and result.cv.mean_roc_auc > 0.7
 
 
-def test_a_missing_value_the_contract_does_not_allow_is_refused_before_sklearn_sees_it(wdbc_split, contract,
-                                                                                       params, tmp_path):
+def test_a_missing_value_the_contract_does_not_allow_is_refused_before_sklearn_sees_it(
+    wdbc_split, contract, params, tmp_path
+):
     train = _with_gaps(wdbc_split.train, ["worst_area"])
     with pytest.raises(TrainingError, match=r"\['worst_area'\].*`missing: \{allowed: true, impute: median\}`"):
         train_candidate(train, contract, params, Registry(tmp_path / "r"), "x", progress=False)

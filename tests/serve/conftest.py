@@ -7,6 +7,7 @@ cheapest cost), the SQLite prediction store and shared limits, and the model
 service does. The requests go through Starlette's TestClient (its lifespan runs the prediction
 flush loop), so coverage follows every line in this process.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -79,8 +80,11 @@ class Clients:
     def token(self, client_id: str) -> str:
         if client_id not in self.tokens:
             grant = "password" if client_id == "pathologist" else "client_credentials"
-            creds = ({"username": client_id, "password": self.secrets[client_id]} if grant == "password" else
-                     {"client_id": client_id, "client_secret": self.secrets[client_id]})
+            creds = (
+                {"username": client_id, "password": self.secrets[client_id]}
+                if grant == "password"
+                else {"client_id": client_id, "client_secret": self.secrets[client_id]}
+            )
             self.tokens[client_id] = self.service.issue(grant, **creds).access_token
         return self.tokens[client_id]
 
@@ -116,28 +120,40 @@ class Api:
         return {**self.clients.headers(client_id), **extra}
 
     def predict(self, client_id: str = "clinic", n: int = 1, offset: int = 0) -> httpx.Response:
-        return self.client.post("/v1/predict", json={"records": sample_records(n, offset)},
-                                headers=self.headers(client_id))
+        return self.client.post(
+            "/v1/predict", json={"records": sample_records(n, offset)}, headers=self.headers(client_id)
+        )
 
     def token(self, client_id: str = "clinic", **extra: str) -> httpx.Response:
-        return self.client.post("/v1/auth/token", data={
-            "grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": self.clients.secrets[client_id], **extra})
+        return self.client.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": self.clients.secrets[client_id],
+                **extra,
+            },
+        )
 
 
 @pytest.fixture
-def make_api(tmp_path: Path, registry_root: Path, clients: Clients,
-             contract_wdbc: Contract) -> Iterator[Callable[..., Api]]:
+def make_api(
+    tmp_path: Path, registry_root: Path, clients: Clients, contract_wdbc: Contract
+) -> Iterator[Callable[..., Api]]:
     """Build an app: `backend` replaces the in-process model, `service=False` leaves it without
     one (as while starting), other keywords are settings fields (serve/settings.py, any section)."""
     params = write_params(tmp_path / "params.yaml", registry=str(registry_root), contract=str(CONTRACT))
     opened: list[TestClient] = []
 
-    def make(backend: Any = None, service: bool = True, raise_server_exceptions: bool = True,
-             **overrides: Any) -> Api:
-        settings = settings_of(params=str(params), state_dir=str(clients.state_dir),
-                               data_dir=str(tmp_path / "data"), cors_origins=[ALLOWED_ORIGIN],
-                               clients=CLIENT_LIMITS, **{**CHEAP_ARGON2, **overrides})
+    def make(backend: Any = None, service: bool = True, raise_server_exceptions: bool = True, **overrides: Any) -> Api:
+        settings = settings_of(
+            params=str(params),
+            state_dir=str(clients.state_dir),
+            data_dir=str(tmp_path / "data"),
+            cors_origins=[ALLOWED_ORIGIN],
+            clients=CLIENT_LIMITS,
+            **{**CHEAP_ARGON2, **overrides},
+        )
         svc = None
         if service:
             if backend is None:

@@ -3,6 +3,7 @@
 Building the deployment graph does not start Ray; what runs in Ray's processes is covered by
 the live suite (tests/live), not by coverage.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,13 +15,16 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
     pytest.mark.catalogue(
         part="Ray deployment: the application object and its serve config",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 
 
 def test_the_application_is_one_deployment_holding_the_model():
     from serve.app import Ingress, build
+
     app = build({})
     assert app._bound_deployment.name == "Ingress"
     assert app._bound_deployment.func_or_class is Ingress.func_or_class
@@ -30,9 +34,9 @@ def test_the_application_is_one_deployment_holding_the_model():
 
 def test_the_application_refuses_invalid_settings_before_deploying():
     from serve.app import build
+
     with pytest.raises(ValidationError):
         build({"topology": "split"})
-
 
 
 @pytest.mark.requirement("C9.1")

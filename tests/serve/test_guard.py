@@ -4,6 +4,7 @@ Through the whole app on both transports where the service's own settings apply;
 only where the body limit is lowered for a test or the app is called as a server would call it
 (raw ASGI messages); and on a bare app holding the guard alone (unit).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,19 +22,31 @@ pytestmark = [
     pytest.mark.requirement("C9.3"),
     pytest.mark.catalogue(
         part="Guard: security headers, caching, CORS allowlist, body limit",
-        scope="integration", strategy="example-based, attack",
+        scope="integration",
+        strategy="example-based, attack",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
 UNIT = pytest.mark.catalogue(scope="unit", tool="pytest, in-process (no Ray)")
 
-SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer",
-            "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
+SECURITY = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+}
 
 
-@pytest.mark.parametrize("method,path,auth", [("GET", "/v1/model", True), ("GET", "/v1/model", False),
-                                              ("GET", "/health/live", False), ("GET", "/nope", False),
-                                              ("POST", "/v1/predict", True)])
+@pytest.mark.parametrize(
+    "method,path,auth",
+    [
+        ("GET", "/v1/model", True),
+        ("GET", "/v1/model", False),
+        ("GET", "/health/live", False),
+        ("GET", "/nope", False),
+        ("POST", "/v1/predict", True),
+    ],
+)
 def test_every_answer_carries_the_security_headers(http, method, path, auth):
     kwargs = {"json": {"records": sample_records(1)}} if method == "POST" else {}
     r = http.client.request(method, path, headers=http.headers("clinic") if auth else {}, **kwargs)
@@ -66,8 +79,9 @@ def test_another_origin_gets_no_cors_header(http):
 
 
 def test_a_preflight_from_another_origin_is_refused_with_403_problem(http):
-    r = http.client.options("/v1/predict", headers={"Origin": "https://evil.example",
-                                                    "Access-Control-Request-Method": "POST"})
+    r = http.client.options(
+        "/v1/predict", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert problem(r, 403)["type"].endswith("/cors-origin-refused")
     assert "access-control-allow-origin" not in r.headers
 
@@ -87,16 +101,18 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413(make_api):
 
     def chunks():  # no Content-Length: the client sends Transfer-Encoding: chunked
         for i in range(0, len(payload), 300):
-            yield payload[i:i + 300]
+            yield payload[i : i + 300]
 
-    r = api.client.post("/v1/predict", content=chunks(), headers=api.headers("clinic", **{
-        "Content-Type": "application/json"}))
+    r = api.client.post(
+        "/v1/predict", content=chunks(), headers=api.headers("clinic", **{"Content-Type": "application/json"})
+    )
     assert "content-length" not in r.request.headers
     problem(r, 413)
 
 
-def _asgi(app: Any, method: str, path: str, messages: list[dict[str, Any]],
-          headers: list[tuple[bytes, bytes]] = ()) -> tuple[list[dict[str, Any]], int]:
+def _asgi(
+    app: Any, method: str, path: str, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]] = ()
+) -> tuple[list[dict[str, Any]], int]:
     """Call the app as a server would, with these request messages; return what it sent and how
     many messages it read."""
     sent: list[dict[str, Any]] = []
@@ -111,9 +127,20 @@ def _asgi(app: Any, method: str, path: str, messages: list[dict[str, Any]],
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "root_path": "", "headers": list(headers), "client": ("127.0.0.1", 1), "server": ("test", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
     asyncio.run(app(scope, receive, send))
     return sent, reads
 
@@ -130,16 +157,25 @@ def test_many_small_chunks_adding_up_past_the_limit_are_refused_with_413(make_ap
 def test_a_client_that_disconnects_mid_upload_gets_no_answer(make_api):
     """In process only: raw ASGI messages."""
     api = make_api()
-    sent, _ = _asgi(api.app, "POST", "/v1/predict",
-                    [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
+    sent, _ = _asgi(
+        api.app,
+        "POST",
+        "/v1/predict",
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}],
+    )
     assert sent == []
 
 
 def test_a_non_numeric_content_length_is_refused_with_413(make_api):
     """In process only: raw ASGI messages."""
     api = make_api()
-    sent, _ = _asgi(api.app, "POST", "/v1/predict", [{"type": "http.request", "body": b"{}"}],
-                    headers=[(b"content-length", b"12abc")])
+    sent, _ = _asgi(
+        api.app,
+        "POST",
+        "/v1/predict",
+        [{"type": "http.request", "body": b"{}"}],
+        headers=[(b"content-length", b"12abc")],
+    )
     assert sent[0]["status"] == 413
 
 
@@ -187,10 +223,14 @@ def test_the_guard_refuses_a_body_over_the_limit_with_a_413_problem(guarded):
 
 @UNIT
 def test_the_guard_answers_cors_only_for_allowed_origins(guarded):
-    assert guarded.post("/v1/echo", json={}, headers={"Origin": "http://ok.test"}).headers[
-        "access-control-allow-origin"] == "http://ok.test"
-    assert "access-control-allow-origin" not in guarded.post("/v1/echo", json={},
-                                                             headers={"Origin": "http://no.test"}).headers
+    assert (
+        guarded.post("/v1/echo", json={}, headers={"Origin": "http://ok.test"}).headers["access-control-allow-origin"]
+        == "http://ok.test"
+    )
+    assert (
+        "access-control-allow-origin"
+        not in guarded.post("/v1/echo", json={}, headers={"Origin": "http://no.test"}).headers
+    )
 
 
 @UNIT
@@ -203,9 +243,11 @@ def test_the_guard_hands_further_reads_to_the_server_after_replaying_the_body():
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    messages = [{"type": "http.request", "body": b"ab", "more_body": True},
-                {"type": "http.request", "body": b"c", "more_body": False},
-                {"type": "http.disconnect"}]
+    messages = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"c", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
 
     async def receive() -> dict[str, Any]:
         return messages.pop(0)

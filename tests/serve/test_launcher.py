@@ -3,6 +3,7 @@
 Checked in this process without starting Ray; the launcher itself runs the live suite's
 service (tests/live), where its processes are checked.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Launcher: every ingress replica on the service port, Ray's home and ports",
-        scope="integration", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 
@@ -21,6 +24,7 @@ pytestmark = [
 def test_the_launcher_gives_every_ingress_replica_the_service_port(tmp_path):
     from serve.launcher import prepare_environment
     from serve.shared_port import ENV, shared_port
+
     saved = dict(os.environ)
     try:
         env = prepare_environment(tmp_path, tmp_path / "ray", throughput_optimized=True, service_port=18123)

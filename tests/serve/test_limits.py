@@ -4,6 +4,7 @@ The buckets are one SQLite file shared by every replica, checked here with real 
 429 answers run in process only: the live service's limits last the whole session, and
 tests/live/test_owasp.py checks them there, across the replicas.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -18,15 +19,19 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Limits: shared token buckets, request rate and row quota",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 # The marks each test brought from the module it was in before the layout followed the code.
-THROUGH_THE_API = pytest.mark.catalogue(scope="integration", strategy="example-based, attack",
-                                        tool="pytest + Starlette TestClient, API app in-process")
+THROUGH_THE_API = pytest.mark.catalogue(
+    scope="integration", strategy="example-based, attack", tool="pytest + Starlette TestClient, API app in-process"
+)
 FAULTS = pytest.mark.requirement("C9.6")
-ACROSS_REPLICAS = pytest.mark.catalogue(scope="integration", strategy="example-based, load",
-                                        tool="pytest, multiprocessing, SQLite")
+ACROSS_REPLICAS = pytest.mark.catalogue(
+    scope="integration", strategy="example-based, load", tool="pytest, multiprocessing, SQLite"
+)
 EDGE_CASE = pytest.mark.requirement("C9.10")
 
 
@@ -44,7 +49,6 @@ def test_token_buckets_refill_over_time_and_say_how_long_to_wait(tmp_path):
 
 def test_a_cost_larger_than_the_limit_can_never_pass(tmp_path):
     assert SharedTokenBuckets(tmp_path / "l.sqlite3", "rows").take("c", 11, 10, 60) == 60
-
 
 
 def _spend(path: str, name: str, attempts: int, out) -> None:
@@ -100,7 +104,6 @@ def test_the_service_gets_its_three_limits_from_one_shared_file(tmp_path):
     assert all(isinstance(b, SharedTokenBuckets) for b in limits.values())
 
 
-
 @EDGE_CASE
 def test_a_full_bucket_is_forgotten_when_the_file_is_pruned(tmp_path):
     now = [0.0]
@@ -117,7 +120,6 @@ def test_a_full_bucket_is_forgotten_when_the_file_is_pruned(tmp_path):
 @EDGE_CASE
 def test_retry_after_is_at_least_one_second_and_rounded_up():
     assert retry_after_header(0.01) == {"Retry-After": "1"} and retry_after_header(2.1) == {"Retry-After": "3"}
-
 
 
 @FAULTS

@@ -3,6 +3,7 @@
 A real registry (tests/api_support.py) copied per test: the holder loads production, follows
 the pointer, refuses tampered files and models that need a feature the contract lacks.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,13 +24,16 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Model holder and backend: production pointer, integrity, column order",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 # The marks each test brought from the module it was in before the layout followed the code.
 EDGE_CASE = pytest.mark.requirement("C9.10")
-ACROSS_REPLICAS = pytest.mark.catalogue(scope="integration", strategy="example-based, load",
-                                        tool="pytest, multiprocessing, SQLite")
+ACROSS_REPLICAS = pytest.mark.catalogue(
+    scope="integration", strategy="example-based, load", tool="pytest, multiprocessing, SQLite"
+)
 OWASP = pytest.mark.catalogue(part="API security: OWASP API Security Top 10 (2023), API10", strategy="attack")
 
 ORDER = [f["name"] for f in yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))["features"]]
@@ -156,7 +160,6 @@ def test_the_local_backend_scores_refreshes_and_is_ready(registry_root):
     assert len(scores.probabilities) == 2 and card["version"] == version == "v0001" and ready is True
 
 
-
 def test_the_model_gets_its_columns_in_its_own_order_whatever_the_contract_order(tmp_path):
     build_registry(tmp_path / "reg", versions=1)
     X, _, features = training_data()
@@ -171,7 +174,6 @@ def test_a_model_needing_a_feature_outside_the_contract_is_refused(tmp_path):
     _, _, features = training_data()
     with pytest.raises(RegistryError, match="retrain it on the current contract"):
         ModelHolder(tmp_path / "reg", feature_order=features[1:])
-
 
 
 @ACROSS_REPLICAS
@@ -208,7 +210,6 @@ def test_while_a_new_version_loads_the_pointer_still_reads_as_moved(registry_roo
     release.set()
     poller.join(10)
     assert not holder.pointer_moved() and holder.current.version == "v0002"
-
 
 
 @pytest.mark.requirement("C9.1")

@@ -4,6 +4,7 @@ docs/security.qmd maps API1-API10 to these tests and to the endpoint tests. The 
 the real server (limits shared by the replicas, the server banner, the listening addresses)
 are in tests/live/test_owasp.py; the security headers and CORS in tests/serve/test_guard.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,8 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="API security: OWASP API Security Top 10 (2023), API1-API10",
-        scope="integration", strategy="attack",
+        scope="integration",
+        strategy="attack",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -34,8 +36,9 @@ pytestmark = [
 def test_api1_a_client_cannot_read_or_annotate_another_clients_prediction(http):
     pid = http.predict("clinic").json()["predictions"][0]["prediction_id"]
     problem(http.client.get(f"/v1/predictions/{pid}", headers=http.headers("other-clinic")), 404)
-    r = http.client.post("/v1/feedback", json={"prediction_id": pid, "label": "benign"},
-                         headers=http.headers("other-clinic"))
+    r = http.client.post(
+        "/v1/feedback", json={"prediction_id": pid, "label": "benign"}, headers=http.headers("other-clinic")
+    )
     problem(r, 404)
 
 
@@ -49,8 +52,9 @@ def _codec(http, **overrides):
 
 def _forge(http, *, now=None, exp_in=900, **overrides):
     now = int(time.time()) if now is None else now
-    return _codec(http, **overrides).encode(ACCESS_TYP, sub="clinic", kind="service", scopes=["predict"],
-                                             jti=uuid.uuid4().hex, now=now, exp=now + exp_in)
+    return _codec(http, **overrides).encode(
+        ACCESS_TYP, sub="clinic", kind="service", scopes=["predict"], jti=uuid.uuid4().hex, now=now, exp=now + exp_in
+    )
 
 
 def _b64(d: dict) -> str:
@@ -117,8 +121,9 @@ def test_api3_responses_carry_only_their_documented_properties(http):
 
 
 def test_api3_a_body_with_an_unknown_property_is_refused(http):
-    r = http.client.post("/v1/admin/model", json={"action": "rollback", "actor": "someone-else"},
-                         headers=http.headers("admin"))
+    r = http.client.post(
+        "/v1/admin/model", json={"action": "rollback", "actor": "someone-else"}, headers=http.headers("admin")
+    )
     assert problem(r, 422)["invalid_params"][0]["name"] == "actor"
 
 
@@ -130,12 +135,14 @@ def test_api4_a_body_over_the_limit_is_413(http):
 
 def test_api4_a_chunked_body_over_the_limit_is_413_too(http):
     chunks = (b"x" * 65536 for _ in range(8))  # no Content-Length: the limit is counted as it streams
-    r = http.client.post("/v1/predict", content=chunks, headers=http.headers("clinic", **{
-        "Content-Type": "application/json"}))
+    r = http.client.post(
+        "/v1/predict", content=chunks, headers=http.headers("clinic", **{"Content-Type": "application/json"})
+    )
     problem(r, 413)
 
 
 # -- API5 Broken function level authorisation: tests/serve/routes/test_admin.py (403) ---
+
 
 # -- API7 Server side request forgery ------------------------------------------------------
 def test_api7_key_urls_in_a_token_header_are_never_fetched(http):
@@ -156,12 +163,16 @@ def test_api7_key_urls_in_a_token_header_are_never_fetched(http):
 # -- API8 Security misconfiguration (headers and CORS: tests/serve/test_guard.py) ---------
 def test_api8_errors_are_problem_json_without_stack_traces(http):
     c = http.client
-    for r in (c.get("/nope"), c.delete("/v1/predict"), c.get("/v1/model"),
-              c.post("/v1/predict", content=b"{", headers=http.headers("clinic", **{
-                  "Content-Type": "application/json"}))):
+    for r in (
+        c.get("/nope"),
+        c.delete("/v1/predict"),
+        c.get("/v1/model"),
+        c.post("/v1/predict", content=b"{", headers=http.headers("clinic", **{"Content-Type": "application/json"})),
+    ):
         body = problem(r, r.status_code)
-        assert "Traceback" not in r.text and "File \"" not in r.text and str(ROOT) not in r.text
+        assert "Traceback" not in r.text and 'File "' not in r.text and str(ROOT) not in r.text
         assert body["instance"] == r.request.url.path
+
 
 # -- API9 Improper inventory management: tests/serve/routes/test_openapi.py -----------------
 # -- API10 Unsafe consumption of APIs: tests/serve/test_model.py (a tampered model file) ----

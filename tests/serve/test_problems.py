@@ -3,6 +3,7 @@
 Unknown routes and methods through the whole app on both transports; a real server error in
 process only (the test closes the store under the app); the handlers alone on a bare app.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
     pytest.mark.catalogue(
         part="Problems: RFC 9457 answers for every error",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 THROUGH_THE_API = pytest.mark.catalogue(scope="integration", tool="pytest + Starlette TestClient, API app in-process")
@@ -81,7 +84,11 @@ def test_an_http_error_with_a_structured_detail_shows_the_status_phrase_not_the_
 
 def test_each_known_status_has_its_problem_kind():
     assert (kind_for(404), kind_for(429), kind_for(503), kind_for(599)) == (
-        "not-found", "too-many-requests", "service-unavailable", "http-error")
+        "not-found",
+        "too-many-requests",
+        "service-unavailable",
+        "http-error",
+    )
 
 
 def test_validation_params_keep_at_most_fifty_entries():
@@ -96,8 +103,8 @@ def test_validation_params_add_the_constraint_when_the_message_lacks_it():
 
 def test_validation_params_name_the_body_when_the_error_has_no_location():
     assert validation_params([{"loc": ("body",), "msg": "Field required", "type": "missing"}]) == [
-        {"name": "body", "reason": "this field is required"}]
-
+        {"name": "body", "reason": "this field is required"}
+    ]
 
 
 def test_validation_params_name_the_field_and_the_bound_without_echoing_the_input():

@@ -2,6 +2,7 @@
 
 Unit tests on the real contract and on a toy one with int and category features.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -16,11 +17,11 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Schemas: the record and request models generated from the contract",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
-
-
 
 
 def test_the_record_model_has_every_contract_feature_required_in_order():

@@ -5,6 +5,7 @@ In process only: the model backend is replaced by a fake (a slow, shedding or de
 deployment is something only Ray produces for real; tests/live/test_faults.py kills a real
 replica), or the app is built without its service, as while a replica starts.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,8 @@ pytestmark = [
     pytest.mark.requirement("C9.3", "C9.6"),
     pytest.mark.catalogue(
         part="API under faults: slow, missing or broken model; the service not built yet",
-        scope="integration", strategy="fault injection",
+        scope="integration",
+        strategy="fault injection",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]

@@ -3,6 +3,7 @@
 Unit tests on config files written in tmp_path; no setting is read from the developer's
 environment except where a test sets it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
     pytest.mark.catalogue(
         part="Settings: serve config, environment, paths, limits",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 
@@ -40,12 +43,17 @@ def test_a_missing_config_file_is_refused_naming_it(tmp_path):
 
 def test_relative_paths_resolve_against_the_project_root_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump({**yaml.safe_load(open(_params(tmp_path))),
-                                                     "registry": "reg", "contract": "c.yaml"}))
+    (tmp_path / "p.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load(open(_params(tmp_path))), "registry": "reg", "contract": "c.yaml"})
+    )
     s = settings_of(params="p.yaml", state_dir="st", data_dir="d").paths
     assert (s.registry, s.contract, s.state, s.store, s.limits) == (
-        tmp_path / "reg", tmp_path / "c.yaml", tmp_path / "st", tmp_path / "d" / "api.sqlite3",
-        tmp_path / "d" / "limits.sqlite3")
+        tmp_path / "reg",
+        tmp_path / "c.yaml",
+        tmp_path / "st",
+        tmp_path / "d" / "api.sqlite3",
+        tmp_path / "d" / "limits.sqlite3",
+    )
 
 
 def test_the_registry_and_contract_paths_come_from_the_params_file_only(tmp_path):
@@ -61,7 +69,6 @@ def test_without_the_variable_relative_paths_resolve_against_the_working_directo
 
 def test_absolute_paths_are_kept(tmp_path):
     assert resolve(tmp_path / "x") == tmp_path / "x"
-
 
 
 @pytest.mark.parametrize("origins", [["*"], ["http://ok.test", "*"]])
@@ -85,11 +92,9 @@ def test_a_limit_must_be_positive():
         settings_of(rate_limit={"limit": 0, "window_s": 60})
 
 
-
 def test_per_client_limits_override_the_defaults():
     s = settings_of(clients={"big": {"row_quota": {"limit": 9, "window_s": 1}}}).limits
     assert s.for_client("big")[1].limit == 9 and s.for_client("other")[1].limit == s.row_quota.limit
-
 
 
 def test_a_client_override_of_one_limit_keeps_the_default_of_the_other():
@@ -101,8 +106,9 @@ def test_a_client_override_of_one_limit_keeps_the_default_of_the_other():
 def test_the_environment_overrides_a_field_of_the_config_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELSHIP_PATHS__STATE_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("MODELSHIP_LIMITS__RATE_LIMIT__LIMIT", "5")
-    config = _config(tmp_path / "c.yaml", {"paths": {"state_dir": "here"},
-                                           "limits": {"rate_limit": {"limit": 600, "window_s": 60}}})
+    config = _config(
+        tmp_path / "c.yaml", {"paths": {"state_dir": "here"}, "limits": {"rate_limit": {"limit": 600, "window_s": 60}}}
+    )
     s = Settings.from_config(config)
     assert s.paths.state == tmp_path / "elsewhere"
     assert (s.limits.rate_limit.limit, s.limits.rate_limit.window_s) == (5, 60)

@@ -3,6 +3,7 @@
 What the module changes in Ray's replica, run on Ray's own server function in this process;
 the live suite checks two real replicas on one port (tests/live/test_replicas.py).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Shared port: replica servers bind the service port together, no server banner",
-        scope="integration", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 
@@ -41,12 +44,14 @@ def test_replica_servers_bind_the_shared_port_together(monkeypatch):
     async def main():
         loop = asyncio.get_running_loop()
         # Serve would hand each replica a port of its own (here 1 and 2): both end up on `port`.
-        servers = [await replica.start_asgi_http_server(app, HTTPOptions(host="127.0.0.1", port=p), event_loop=loop)
-                   for p in (1, 2)]
+        servers = [
+            await replica.start_asgi_http_server(app, HTTPOptions(host="127.0.0.1", port=p), event_loop=loop)
+            for p in (1, 2)
+        ]
         while not all(server.started for _, server in servers):
             await asyncio.sleep(0.05)
         answers = [await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/", timeout=10) for _ in range(4)]
-        for task, server in servers:
+        for _, server in servers:
             server.should_exit = True
         await asyncio.gather(*(task for task, _ in servers))
         return answers

@@ -2,6 +2,7 @@
 
 The served document and the committed snapshot: tests/serve/routes/test_openapi.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.10"),
     pytest.mark.catalogue(
         part="Spec: the OpenAPI document without a model, and its export",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 

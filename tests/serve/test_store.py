@@ -2,6 +2,7 @@
 
 On real SQLite files in tmp_path; two in-process apps on one database stand for two replicas.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,13 +20,16 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3"),
     pytest.mark.catalogue(
         part="Store: predictions buffered then flushed, feedback committed, prediction ids",
-        scope="unit", strategy="example-based", tool="pytest, in-process (no Ray)",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, in-process (no Ray)",
     ),
 ]
 # The marks each test brought from the module it was in before the layout followed the code.
 EDGE_CASE = pytest.mark.requirement("C9.10")
-ACROSS_REPLICAS = pytest.mark.catalogue(scope="integration", strategy="example-based, load",
-                                        tool="pytest, multiprocessing, SQLite")
+ACROSS_REPLICAS = pytest.mark.catalogue(
+    scope="integration", strategy="example-based, load", tool="pytest, multiprocessing, SQLite"
+)
 
 
 def _row(pid: str = "a" * 32, client: str = "c", features: Any = "[1.0]") -> PredictionRow:
@@ -56,7 +60,6 @@ def test_the_store_runs_in_wal_mode(tmp_path):
     Store(tmp_path / "s.sqlite3")
     with sqlite3.connect(tmp_path / "s.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
 
 
 @EDGE_CASE
@@ -143,7 +146,6 @@ def test_a_reader_sees_a_prediction_while_its_flush_is_writing_and_after(tmp_pat
     assert store.flush() == 1
 
 
-
 @ACROSS_REPLICAS
 def test_a_prediction_id_tells_its_age():
     assert 0 <= prediction_id_age_s(new_prediction_ids(1)[0]) < 1
@@ -159,8 +161,9 @@ def test_a_prediction_buffered_by_another_replica_is_found_once_flushed(make_api
     threading.Timer(0.2, made_here.store.flush).start()
     r = elsewhere.client.get(f"/v1/predictions/{pid}", headers=elsewhere.headers("clinic"))
     assert r.status_code == 200, r.text
-    f = elsewhere.client.post("/v1/feedback", json={"prediction_id": pid, "label": "benign"},
-                              headers=elsewhere.headers("clinic"))
+    f = elsewhere.client.post(
+        "/v1/feedback", json={"prediction_id": pid, "label": "benign"}, headers=elsewhere.headers("clinic")
+    )
     assert f.status_code == 201, f.text
 
 

@@ -12,6 +12,7 @@ A test body sees only the small interface below (`client`, `headers`, `secrets`,
 `token`, `registry_root`, `db_path`, `auth_settings`, `restore_production`), so it does not
 know which transport it runs on. Select one with `-k inprocess` or `-m "not live"` / `-m live`.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,10 +27,16 @@ from modelship.registry import Registry
 from serve.auth import AuthSettings
 from serve.settings import Settings
 
-INPROCESS = pytest.param("inprocess", id="inprocess", marks=pytest.mark.catalogue(
-    scope="integration", tool="pytest + Starlette TestClient, API app in-process"))
-LIVE = pytest.param("live", id="live", marks=[pytest.mark.live, pytest.mark.catalogue(
-    scope="system", tool="pytest + httpx, live Ray Serve")])
+INPROCESS = pytest.param(
+    "inprocess",
+    id="inprocess",
+    marks=pytest.mark.catalogue(scope="integration", tool="pytest + Starlette TestClient, API app in-process"),
+)
+LIVE = pytest.param(
+    "live",
+    id="live",
+    marks=[pytest.mark.live, pytest.mark.catalogue(scope="system", tool="pytest + httpx, live Ray Serve")],
+)
 
 
 class Transport:
@@ -46,13 +53,20 @@ class Transport:
         raise NotImplementedError
 
     def predict(self, client_id: str = "clinic", n: int = 1, offset: int = 0) -> httpx.Response:
-        return self.client.post("/v1/predict", json={"records": sample_records(n, offset)},
-                                headers=self.headers(client_id))
+        return self.client.post(
+            "/v1/predict", json={"records": sample_records(n, offset)}, headers=self.headers(client_id)
+        )
 
     def token(self, client_id: str = "clinic", **extra: str) -> httpx.Response:
-        return self.client.post("/v1/auth/token", data={
-            "grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": self.secrets[client_id], **extra})
+        return self.client.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": self.secrets[client_id],
+                **extra,
+            },
+        )
 
     @property
     def registry(self) -> Registry:

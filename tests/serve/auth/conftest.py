@@ -30,9 +30,17 @@ class Clock:
 @pytest.fixture(autouse=True)
 def _no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own MODELSHIP_* variables must not change what the tests see."""
-    for name in ("MODELSHIP_JWT_KEYS", "MODELSHIP_JWT_SECRET", "MODELSHIP_PATHS__STATE_DIR",
-                 "MODELSHIP_AUTH__LEEWAY_S", "MODELSHIP_AUTH__ACCESS_TTL_S", "MODELSHIP_AUTH__REFRESH_TTL_S",
-                 "MODELSHIP_AUTH__ISSUER", "MODELSHIP_AUTH__AUDIENCE", "MODELSHIP_AUTH__REALM"):
+    for name in (
+        "MODELSHIP_JWT_KEYS",
+        "MODELSHIP_JWT_SECRET",
+        "MODELSHIP_PATHS__STATE_DIR",
+        "MODELSHIP_AUTH__LEEWAY_S",
+        "MODELSHIP_AUTH__ACCESS_TTL_S",
+        "MODELSHIP_AUTH__REFRESH_TTL_S",
+        "MODELSHIP_AUTH__ISSUER",
+        "MODELSHIP_AUTH__AUDIENCE",
+        "MODELSHIP_AUTH__REALM",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -89,4 +97,3 @@ def signing_key(auth: AuthService) -> tuple[str, bytes]:
     """The active (kid, secret): lets attack tests forge tokens the way an insider could."""
     key = auth._ring.active
     return key.kid, key.secret
-

@@ -19,7 +19,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: operator CLI (python -m serve.auth)",
-        scope="unit", strategy="example-based", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 
@@ -134,9 +136,21 @@ def test_missing_command_is_a_usage_error(state_dir: Path, capsys) -> None:
 
 def test_module_runs_as_a_command_and_prints_the_secret_once(state_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "serve.auth", "create-client", "scorer", "--scopes", "predict",
-         "--state-dir", str(state_dir)],
-        capture_output=True, text=True, cwd=REPO, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "serve.auth",
+            "create-client",
+            "scorer",
+            "--scopes",
+            "predict",
+            "--state-dir",
+            str(state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)},  # MODELSHIP_* were cleared by conftest
     )
     assert result.returncode == 0, result.stderr
@@ -151,7 +165,11 @@ def test_make_client_prints_only_the_secret_on_stdout(state_dir: Path, make_auth
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     result = subprocess.run(
         ["make", "client", "NAME=x", "SCOPES=predict", f"STATE_DIR={state_dir}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1 and result.stdout.endswith("\n")

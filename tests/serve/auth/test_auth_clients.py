@@ -16,7 +16,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: clients, users and the credential grants",
-        scope="unit", strategy="example-based, attack", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="example-based, attack",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 
@@ -50,7 +52,9 @@ def test_production_settings_keep_argon2_library_defaults(state_dir) -> None:
     defaults = PasswordHasher()
     settings = AuthSettings(state_dir=state_dir)
     assert (settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism) == (
-        defaults.time_cost, defaults.memory_cost, defaults.parallelism
+        defaults.time_cost,
+        defaults.memory_cost,
+        defaults.parallelism,
     )
 
 
@@ -149,7 +153,9 @@ def test_disabling_an_unknown_client_is_refused(auth: AuthService) -> None:
 
 
 def test_oversized_secret_is_refused_without_hashing_all_of_it(auth: AuthService, service_secret: str) -> None:
-    invalid_client(lambda: auth.issue("client_credentials", client_id="scorer", client_secret=service_secret + "a" * 10_000))
+    invalid_client(
+        lambda: auth.issue("client_credentials", client_id="scorer", client_secret=service_secret + "a" * 10_000)
+    )
 
 
 def test_oversized_client_id_is_refused_with_invalid_client(auth: AuthService) -> None:

@@ -26,7 +26,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: access token verification against RFC 8725 attacks",
-        scope="unit", strategy="attack", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="attack",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 
@@ -44,8 +46,16 @@ def segment(obj: dict[str, Any]) -> str:
 
 def good_claims(**changes: Any) -> dict[str, Any]:
     claims = {
-        "iss": "modelship", "aud": "modelship-api", "sub": "scorer", "client_id": "scorer", "kind": "service",
-        "scope": "predict", "jti": "forged", "iat": T0, "nbf": T0, "exp": T0 + 900,
+        "iss": "modelship",
+        "aud": "modelship-api",
+        "sub": "scorer",
+        "client_id": "scorer",
+        "kind": "service",
+        "scope": "predict",
+        "jti": "forged",
+        "iat": T0,
+        "nbf": T0,
+        "exp": T0 + 900,
     }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
@@ -98,8 +108,10 @@ def test_rs256_token_signed_with_a_fresh_rsa_key_is_rejected(auth: AuthService, 
 
 
 def test_hs256_token_signed_with_an_rsa_public_key_pem_is_rejected(auth: AuthService, signing_key) -> None:
-    public_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     refused(lambda: auth.verify_access(hs256(public_pem, good_claims(), kid=signing_key[0])))
 
@@ -318,7 +330,9 @@ def test_key_url_header_is_not_fetched_and_the_token_is_rejected(
 ) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(
-        good_claims(), private, algorithm="RS256",
+        good_claims(),
+        private,
+        algorithm="RS256",
         headers={"kid": signing_key[0], "typ": "at+jwt", header: "https://attacker.example/keys.json"},
     )
     refused(lambda: auth.verify_access(token))
@@ -358,8 +372,17 @@ def test_bearer_with_an_empty_token_is_rejected_as_invalid_token(auth: AuthServi
 
 @pytest.mark.parametrize(
     "token",
-    ["not a jwt", "!!!.@@@.###", "eyJhbGciOiJIUzI1NiJ9.e30", "e30x.e30.abc", "bnVsbA.e30.abc", "W10.e30.abc",
-     "a.b.c.d", "", "x" * 5000],
+    [
+        "not a jwt",
+        "!!!.@@@.###",
+        "eyJhbGciOiJIUzI1NiJ9.e30",
+        "e30x.e30.abc",
+        "bnVsbA.e30.abc",
+        "W10.e30.abc",
+        "a.b.c.d",
+        "",
+        "x" * 5000,
+    ],
 )
 def test_malformed_token_is_rejected(auth: AuthService, token: str) -> None:
     error = refused(lambda: auth.verify_access(token))

@@ -18,7 +18,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: signing keys, weak-key refusal, rotation by kid",
-        scope="unit", strategy="example-based, fault injection", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="example-based, fault injection",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 
@@ -102,8 +104,10 @@ def test_key_file_whose_keys_are_all_retired_refuses_start(settings: AuthSetting
 
 
 def test_key_file_without_an_active_field_uses_its_newest_live_key(settings: AuthSettings) -> None:
-    keys = [{"kid": "old", "secret": b64(os.urandom(32)), "created_at": 1},
-            {"kid": "new", "secret": b64(os.urandom(32)), "created_at": 2}]
+    keys = [
+        {"kid": "old", "secret": b64(os.urandom(32)), "created_at": 1},
+        {"kid": "new", "secret": b64(os.urandom(32)), "created_at": 2},
+    ]
     write_keys(settings.keys_path, keys, None)
     assert AuthService(settings)._ring.active.kid == "new"
 
@@ -126,8 +130,16 @@ def test_reading_a_missing_key_file_explains_how_to_get_one(auth: AuthService) -
 
 @pytest.mark.parametrize(
     "secret",
-    ["secret", "changeme", "change-me", "CHANGEME", " secret ", "your-256-bit-secret",
-     "please-changeme-before-going-to-production-0123456789", "placeholder-placeholder-placeholder-x"],
+    [
+        "secret",
+        "changeme",
+        "change-me",
+        "CHANGEME",
+        " secret ",
+        "your-256-bit-secret",
+        "please-changeme-before-going-to-production-0123456789",
+        "placeholder-placeholder-placeholder-x",
+    ],
 )
 def test_known_placeholder_secret_refuses_start(settings: AuthSettings, secret: str) -> None:
     with pytest.raises(AuthConfigError, match="known placeholder"):
@@ -181,13 +193,28 @@ def test_setting_both_env_key_variables_refuses_start(settings: AuthSettings) ->
 def test_env_key_ring_verifies_tokens_of_its_retired_key_within_the_window(settings: AuthSettings, clock) -> None:
     old, new = os.urandom(48), os.urandom(48)
     now = int(clock())
-    doc = json.dumps({"active": "new", "keys": [
-        {"kid": "old", "secret": b64(old), "created_at": now - 100, "retired_at": now},
-        {"kid": "new", "secret": b64(new), "created_at": now},
-    ]})
+    doc = json.dumps(
+        {
+            "active": "new",
+            "keys": [
+                {"kid": "old", "secret": b64(old), "created_at": now - 100, "retired_at": now},
+                {"kid": "new", "secret": b64(new), "created_at": now},
+            ],
+        }
+    )
     auth = AuthService(settings.__class__(**{**vars(settings), "jwt_keys": doc}))
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
-              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900}
+    claims = {
+        "iss": "modelship",
+        "aud": "modelship-api",
+        "sub": "s",
+        "client_id": "s",
+        "kind": "service",
+        "scope": "predict",
+        "jti": "j",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 900,
+    }
     token = jwt.encode(claims, old, algorithm="HS256", headers={"kid": "old", "typ": "at+jwt"})
     assert auth.verify_access(token).sub == "s"
 
@@ -226,8 +253,18 @@ def test_retired_key_stops_verifying_after_access_ttl_plus_leeway(make_auth, aut
     old_kid = [k for k in auth._ring.kids() if k != auth._ring.active.kid][0]
     old_secret = auth._ring._ring[0][old_kid].secret
     now = int(clock())
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
-              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900 + 30}
+    claims = {
+        "iss": "modelship",
+        "aud": "modelship-api",
+        "sub": "s",
+        "client_id": "s",
+        "kind": "service",
+        "scope": "predict",
+        "jti": "j",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 900 + 30,
+    }
     token = jwt.encode(claims, old_secret, algorithm="HS256", headers={"kid": old_kid, "typ": "at+jwt"})
     clock.advance(900 + 30)
     assert auth.verify_access(token).sub == "s"
@@ -240,8 +277,18 @@ def test_retired_key_stops_verifying_after_access_ttl_plus_leeway(make_auth, aut
 def test_cached_token_stops_verifying_when_its_key_window_ends(auth: AuthService, clock) -> None:
     old_kid, old_secret = auth._ring.active.kid, auth._ring.active.secret
     now = int(clock())
-    claims = {"iss": "modelship", "aud": "modelship-api", "sub": "s", "client_id": "s", "kind": "service",
-              "scope": "predict", "jti": "j", "iat": now, "nbf": now, "exp": now + 900 + 30}
+    claims = {
+        "iss": "modelship",
+        "aud": "modelship-api",
+        "sub": "s",
+        "client_id": "s",
+        "kind": "service",
+        "scope": "predict",
+        "jti": "j",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 900 + 30,
+    }
     token = jwt.encode(claims, old_secret, algorithm="HS256", headers={"kid": old_kid, "typ": "at+jwt"})
     auth.verify_access(token)  # cached
     auth.rotate_keys()
@@ -281,7 +328,9 @@ def test_rotated_key_file_stays_owner_only(auth: AuthService) -> None:
     assert auth.settings.keys_path.stat().st_mode & 0o777 == 0o600
 
 
-def test_running_replica_verifies_tokens_of_a_key_rotated_elsewhere(make_auth, auth: AuthService, service_secret) -> None:
+def test_running_replica_verifies_tokens_of_a_key_rotated_elsewhere(
+    make_auth, auth: AuthService, service_secret
+) -> None:
     replica = make_auth()
     auth.rotate_keys()
     pair = auth.issue("client_credentials", client_id="scorer", client_secret=service_secret)

@@ -16,7 +16,9 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: refresh token rotation, reuse detection, revocation",
-        scope="unit", strategy="example-based, attack, load", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="example-based, attack, load",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 

@@ -1,4 +1,5 @@
-"""Settings: defaults, the service's auth section and its MODELSHIP_AUTH__* variables, and the limits that keep tokens short-lived.
+"""Settings: defaults, the service's auth section and its MODELSHIP_AUTH__* variables, and the limits
+that keep tokens short-lived.
 
 Requirements: C9.3 (OWASP API8: security misconfiguration is refused at start).
 """
@@ -15,7 +16,9 @@ pytestmark = [
     pytest.mark.requirement("C9.3"),
     pytest.mark.catalogue(
         part="Auth: settings and their environment variables",
-        scope="unit", strategy="example-based", tool="pytest",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest",
     ),
 ]
 
@@ -23,7 +26,12 @@ pytestmark = [
 def test_defaults_match_the_documented_values(tmp_path: Path) -> None:
     s = AuthSettings(state_dir=tmp_path)
     assert (s.issuer, s.audience, s.access_ttl_s, s.refresh_ttl_s, s.leeway_s, s.min_key_bytes) == (
-        "modelship", "modelship-api", 900, 28_800, 30, 32
+        "modelship",
+        "modelship-api",
+        900,
+        28_800,
+        30,
+        32,
     )
 
 
@@ -93,7 +101,7 @@ def test_negative_cache_size_is_refused(tmp_path: Path) -> None:
 
 
 def test_settings_repr_hides_env_secrets(tmp_path: Path) -> None:
-    s = AuthSettings(state_dir=tmp_path, jwt_secret="do-not-print-me", jwt_keys="{\"k\": 1}")
+    s = AuthSettings(state_dir=tmp_path, jwt_secret="do-not-print-me", jwt_keys='{"k": 1}')
     assert "do-not-print-me" not in repr(s) and "jwt_keys" not in repr(s)
 
 
@@ -115,10 +123,22 @@ def test_the_operator_cli_and_the_service_use_the_config_state_folder(tmp_path: 
     from serve.settings import Settings
 
     config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({"applications": [
-        {"name": "modelship", "args": {"paths": {"state_dir": str(tmp_path / "elsewhere")},
-                                       "auth": {"argon2_time_cost": 1, "argon2_memory_cost": 8,
-                                                "argon2_parallelism": 1}}}]}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "applications": [
+                    {
+                        "name": "modelship",
+                        "args": {
+                            "paths": {"state_dir": str(tmp_path / "elsewhere")},
+                            "auth": {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1},
+                        },
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     assert main(["--config", str(config), "create-client", "app", "--scopes", "predict"]) == 0
     secret = capsys.readouterr().out.strip()
     service = AuthService(Settings.from_config(config).auth_settings())

@@ -17,11 +17,14 @@ def claims_of(token: str) -> dict:
 def header_of(token: str) -> dict:
     return jwt.get_unverified_header(token)
 
+
 pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3"),
     pytest.mark.catalogue(
         part="Auth: access tokens, scopes, the Authorization header",
-        scope="unit", strategy="example-based", tool="pytest, PyJWT, argon2, SQLite",
+        scope="unit",
+        strategy="example-based",
+        tool="pytest, PyJWT, argon2, SQLite",
     ),
 ]
 
@@ -36,7 +39,11 @@ def test_client_credentials_grant_returns_a_bearer_pair(pair: TokenPair) -> None
 
 def test_access_token_verifies_to_its_principal(auth: AuthService, pair: TokenPair) -> None:
     principal = auth.verify_access(pair.access_token)
-    assert (principal.sub, principal.scopes, principal.kind) == ("scorer", frozenset({"predict", "feedback"}), "service")
+    assert (principal.sub, principal.scopes, principal.kind) == (
+        "scorer",
+        frozenset({"predict", "feedback"}),
+        "service",
+    )
     assert principal.exp == T0 + 900
 
 
@@ -86,7 +93,7 @@ def test_missing_scope_is_refused_with_403_insufficient_scope(auth: AuthService,
     assert (err.value.status, err.value.error) == (403, "insufficient_scope")
     assert err.value.www_authenticate == (
         'Bearer realm="modelship", error="insufficient_scope", '
-        "error_description=\"this request needs the 'admin' scope\", scope=\"admin\""
+        'error_description="this request needs the \'admin\' scope", scope="admin"'
     )
 
 
@@ -125,8 +132,10 @@ def test_access_token_is_accepted_within_the_leeway_after_exp(auth: AuthService,
 
 def test_cache_stays_within_its_size(make_auth, service_secret: str) -> None:
     small = make_auth(cache_size=2)
-    tokens = [small.issue("client_credentials", client_id="scorer", client_secret=service_secret).access_token
-              for _ in range(4)]
+    tokens = [
+        small.issue("client_credentials", client_id="scorer", client_secret=service_secret).access_token
+        for _ in range(4)
+    ]
     for token in tokens + tokens[:1]:
         small.verify_access(token)
     assert len(small._cache) == 2

@@ -4,6 +4,7 @@ On both transports, against the transport's registry (a copy per test in process
 session's, where every test puts production back to v0001 when it ends). Tests that need a
 fresh registry history, the model holder itself or a replaced backend run in process only.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,8 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.5"),
     pytest.mark.catalogue(
         part="API: POST /v1/admin/model",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -33,8 +35,13 @@ def _admin(http, body, client_id="admin"):
 def test_an_admin_activates_a_registered_version_and_the_model_serves_it(http, registry):
     r = _admin(http, {"action": "activate", "version": "v0002", "reason": "better recall"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"action": "activate", "production_version": "v0002", "previous_version": "v0001",
-                        "actor": "admin", "served_version": "v0002"}
+    assert r.json() == {
+        "action": "activate",
+        "production_version": "v0002",
+        "previous_version": "v0001",
+        "actor": "admin",
+        "served_version": "v0002",
+    }
     assert registry.production() == "v0002"
     assert http.predict("clinic").json()["model_version"] == "v0002"
 
@@ -43,7 +50,12 @@ def test_an_activation_is_audited_with_the_token_subject_and_reason(http, regist
     _admin(http, {"action": "activate", "version": "v0002", "reason": "audit me"})
     last = registry.history()[-1]
     assert (last["action"], last["version"], last["from"], last["actor"], last["reason"]) == (
-        "promote", "v0002", "v0001", "admin", "audit me")
+        "promote",
+        "v0002",
+        "v0001",
+        "admin",
+        "audit me",
+    )
 
 
 def test_without_a_reason_the_audit_says_who_used_the_endpoint(http, registry):
@@ -78,9 +90,14 @@ def test_activating_without_a_version_gets_422_naming_version(http, registry):
     assert problem(_admin(http, {"action": "activate"}), 422)["invalid_params"][0]["name"] == "version"
 
 
-@pytest.mark.parametrize("body,field", [({"action": "delete"}, "action"),
-                                        ({"action": "activate", "version": "../../etc"}, "version"),
-                                        ({"action": "rollback", "force": True}, "force")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"action": "delete"}, "action"),
+        ({"action": "activate", "version": "../../etc"}, "version"),
+        ({"action": "rollback", "force": True}, "force"),
+    ],
+)
 def test_an_invalid_admin_body_is_422_naming_the_field(http, registry, body, field):
     assert problem(_admin(http, body), 422)["invalid_params"][0]["name"] == field
 
@@ -128,8 +145,9 @@ def test_activating_again_after_restoring_a_model_file_makes_the_model_serve_it(
     assert api.client.get("/v1/model", headers=api.headers("admin")).json()["version"] == "v0001"
     api.service.backend.holder.sync()
     model_file.write_bytes(intact)  # the operator restores it and activates it again
-    r = api.client.post("/v1/admin/model", json={"action": "activate", "version": "v0002"},
-                        headers=api.headers("admin"))
+    r = api.client.post(
+        "/v1/admin/model", json={"action": "activate", "version": "v0002"}, headers=api.headers("admin")
+    )
     assert r.status_code == 200 and r.json()["served_version"] == "v0002"
     assert api.predict("clinic").json()["model_version"] == "v0002"
 
@@ -138,8 +156,9 @@ def test_the_switch_succeeds_even_when_the_model_cannot_confirm_it(make_api):
     """In process only: the model backend is replaced by one that is gone."""
     # The registry pointer is what replicas follow; an unreachable model only leaves served_version unknown.
     api = make_api(backend=GoneModel())
-    r = api.client.post("/v1/admin/model", json={"action": "activate", "version": "v0002"},
-                        headers=api.headers("admin"))
+    r = api.client.post(
+        "/v1/admin/model", json={"action": "activate", "version": "v0002"}, headers=api.headers("admin")
+    )
     assert r.status_code == 200 and r.json()["served_version"] is None
     assert api.registry.production() == "v0002"
 
@@ -147,6 +166,7 @@ def test_the_switch_succeeds_even_when_the_model_cannot_confirm_it(make_api):
 def test_a_model_too_slow_to_confirm_the_switch_leaves_served_version_unknown(make_api):
     """In process only: the model backend is replaced by one that does not answer in time."""
     api = make_api(backend=SlowModel(), predict_timeout_s=0.05)
-    r = api.client.post("/v1/admin/model", json={"action": "activate", "version": "v0002"},
-                        headers=api.headers("admin"))
+    r = api.client.post(
+        "/v1/admin/model", json={"action": "activate", "version": "v0002"}, headers=api.headers("admin")
+    )
     assert r.status_code == 200 and r.json()["served_version"] is None

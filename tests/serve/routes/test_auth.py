@@ -4,6 +4,7 @@ The token rules themselves are unit-tested with serve.auth (tests/serve/auth); h
 contract (RFC 6749, RFC 7009, problem+json errors, no-store caching), on both transports. The
 tests that change the token limit or need the app not to re-raise run in process only.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,8 @@ pytestmark = [
     pytest.mark.requirement("C9.1", "C9.3", "C9.5", "C9.9"),
     pytest.mark.catalogue(
         part="API: POST /v1/auth/token, /v1/auth/refresh, /v1/auth/revoke and the Bearer check",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -42,14 +44,17 @@ def test_the_cache_control_header_is_sent_once_not_added_again_by_the_guard(http
 
 
 def test_client_credentials_as_json_are_accepted(http):
-    r = http.client.post("/v1/auth/token", json={"grant_type": "client_credentials", "client_id": "clinic",
-                                                 "client_secret": http.secrets["clinic"]})
+    r = http.client.post(
+        "/v1/auth/token",
+        json={"grant_type": "client_credentials", "client_id": "clinic", "client_secret": http.secrets["clinic"]},
+    )
     assert r.status_code == 200, r.text
 
 
 def test_client_credentials_in_http_basic_are_accepted(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "client_credentials"},
-                         headers=_basic("clinic", http.secrets["clinic"]))
+    r = http.client.post(
+        "/v1/auth/token", data={"grant_type": "client_credentials"}, headers=_basic("clinic", http.secrets["clinic"])
+    )
     assert r.status_code == 200, r.text
 
 
@@ -60,28 +65,35 @@ def test_the_access_token_from_the_endpoint_opens_the_api(http):
 
 
 def test_basic_credentials_that_are_not_base64_are_refused_with_invalid_request(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "client_credentials"},
-                         headers={"Authorization": "Basic !!not-base64!!"})
+    r = http.client.post(
+        "/v1/auth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic !!not-base64!!"}
+    )
     assert problem(r, 400)["error"] == "invalid_request"
 
 
 def test_basic_credentials_without_a_colon_are_refused_with_invalid_request(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "client_credentials"},
-                         headers={"Authorization": "Basic " + base64.b64encode(b"clinic").decode()})
+    r = http.client.post(
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(b"clinic").decode()},
+    )
     body = problem(r, 400)
     assert body["error"] == "invalid_request" and "client_id:client_secret" in body["detail"]
 
 
 def test_the_password_grant_issues_tokens_to_a_person(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "password", "username": "pathologist",
-                                                 "password": http.secrets["pathologist"]})
+    r = http.client.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": "pathologist", "password": http.secrets["pathologist"]},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["scope"] == "predict feedback"
 
 
 def test_a_service_client_cannot_use_the_password_grant(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "password", "username": "clinic",
-                                                 "password": http.secrets["clinic"]})
+    r = http.client.post(
+        "/v1/auth/token", data={"grant_type": "password", "username": "clinic", "password": http.secrets["clinic"]}
+    )
     assert problem(r, 401)["error"] == "invalid_client"
 
 
@@ -96,16 +108,18 @@ def test_a_scope_not_granted_is_refused_with_invalid_scope(http):
 
 
 def test_a_wrong_secret_is_refused_with_401_and_a_bearer_challenge(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "clinic",
-                                                 "client_secret": "wrong"})
+    r = http.client.post(
+        "/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "clinic", "client_secret": "wrong"}
+    )
     body = problem(r, 401)
     assert body["error"] == "invalid_client" and r.headers["www-authenticate"].startswith("Bearer realm=")
     assert r.headers["cache-control"] == "no-store"
 
 
 def test_an_unknown_client_gets_the_same_answer_as_a_wrong_secret(http):
-    r = http.client.post("/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "nobody",
-                                                 "client_secret": "x"})
+    r = http.client.post(
+        "/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"}
+    )
     assert problem(r, 401)["detail"] == "client authentication failed"
 
 
@@ -126,22 +140,25 @@ def test_a_grant_without_its_credentials_is_refused_with_invalid_request(http):
 
 
 def test_a_repeated_form_parameter_is_refused(http):
-    r = http.client.post("/v1/auth/token", content=b"grant_type=client_credentials&client_id=a&client_id=b",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = http.client.post(
+        "/v1/auth/token",
+        content=b"grant_type=client_credentials&client_id=a&client_id=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     body = problem(r, 400)
     assert body["error"] == "invalid_request" and "client_id" in body["detail"]
 
 
 def test_a_form_that_is_not_utf8_is_refused(http):
-    r = http.client.post("/v1/auth/token", content=b"grant_type=\xff\xfe",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = http.client.post(
+        "/v1/auth/token", content=b"grant_type=\xff\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert problem(r, 400)["error"] == "invalid_request"
 
 
 def test_a_form_with_too_many_fields_is_refused(http):
     form = "&".join(f"f{i}=x" for i in range(30)).encode()
-    r = http.client.post("/v1/auth/token", content=form,
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = http.client.post("/v1/auth/token", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert problem(r, 400)["error"] == "invalid_request"
 
 
@@ -163,14 +180,16 @@ def test_a_json_body_that_is_not_an_object_is_refused(http):
 
 
 def test_a_json_parameter_of_the_wrong_type_is_refused_naming_it(http):
-    r = http.client.post("/v1/auth/token", json={"grant_type": "client_credentials", "client_id": 42,
-                                                 "client_secret": "x"})
+    r = http.client.post(
+        "/v1/auth/token", json={"grant_type": "client_credentials", "client_id": 42, "client_secret": "x"}
+    )
     assert [p["name"] for p in problem(r, 400)["invalid_params"]] == ["client_id"]
 
 
 def test_another_content_type_is_refused_with_415(http):
-    r = http.client.post("/v1/auth/token", content=b"grant_type=client_credentials",
-                         headers={"Content-Type": "text/plain"})
+    r = http.client.post(
+        "/v1/auth/token", content=b"grant_type=client_credentials", headers={"Content-Type": "text/plain"}
+    )
     assert problem(r, 415)["type"].endswith("/unsupported-media-type")
 
 
@@ -178,8 +197,9 @@ def test_too_many_token_requests_for_one_client_get_429_with_retry_after(make_ap
     """In process only: the token limit is lowered for this test."""
     api = make_api(token_rate_limit={"limit": 2, "window_s": 60})
     for _ in range(2):
-        api.client.post("/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "clinic",
-                                                "client_secret": "wrong"})
+        api.client.post(
+            "/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "clinic", "client_secret": "wrong"}
+        )
     r = api.token("clinic")
     body = problem(r, 429)
     assert body["type"].endswith("/rate-limited") and int(r.headers["retry-after"]) >= 1

@@ -2,6 +2,7 @@
 
 On both transports; the database is read over a connection of its own, as another process would.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -13,7 +14,8 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.5"),
     pytest.mark.catalogue(
         part="API: POST /v1/feedback",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -26,8 +28,9 @@ def _made(http, client_id="clinic"):
 
 
 def _feedback(http, pid, label="malignant", client_id="clinic"):
-    return http.client.post("/v1/feedback", json={"prediction_id": pid, "label": label},
-                            headers=http.headers(client_id))
+    return http.client.post(
+        "/v1/feedback", json={"prediction_id": pid, "label": label}, headers=http.headers(client_id)
+    )
 
 
 def _stored(http, pid):
@@ -90,12 +93,15 @@ def test_feedback_with_a_label_outside_the_contract_gets_422_naming_label(http):
     assert problem(_feedback(http, pid, "unsure"), 422)["invalid_params"][0]["name"] == "label"
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"prediction_id": "0" * 32, "label": "unsure"}, "label"),
-    ({"prediction_id": "short", "label": "benign"}, "prediction_id"),
-    ({"label": "benign"}, "prediction_id"),
-    ({"prediction_id": "0" * 32, "label": "benign", "note": "x"}, "note"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"prediction_id": "0" * 32, "label": "unsure"}, "label"),
+        ({"prediction_id": "short", "label": "benign"}, "prediction_id"),
+        ({"label": "benign"}, "prediction_id"),
+        ({"prediction_id": "0" * 32, "label": "benign", "note": "x"}, "note"),
+    ],
+)
 def test_an_invalid_feedback_body_is_422_naming_the_field(http, body, field):
     r = http.client.post("/v1/feedback", json=body, headers=http.headers("clinic"))
     assert field in [p["name"] for p in problem(r, 422)["invalid_params"]]
@@ -108,8 +114,9 @@ def test_feedback_without_a_token_is_401(http):
 
 
 def test_feedback_with_an_invalid_token_is_401(http):
-    r = http.client.post("/v1/feedback", json={"prediction_id": "0" * 32, "label": "benign"},
-                         headers={"Authorization": "Bearer x.y.z"})
+    r = http.client.post(
+        "/v1/feedback", json={"prediction_id": "0" * 32, "label": "benign"}, headers={"Authorization": "Bearer x.y.z"}
+    )
     problem(r, 401)
 
 

@@ -3,6 +3,7 @@
 On both transports; the answers before the service is built, or with the model gone, run in
 process only (the app is built without a service, or with the backend replaced).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,8 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.5"),
     pytest.mark.catalogue(
         part="API: GET /health/live, /health/ready",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]

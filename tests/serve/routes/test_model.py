@@ -3,6 +3,7 @@
 A model that is gone or too slow (faked: only Ray produces those failures for real) runs in
 process only, with the backend replaced.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,8 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.5"),
     pytest.mark.catalogue(
         part="API: GET /v1/model",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]

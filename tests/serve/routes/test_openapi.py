@@ -3,6 +3,7 @@
 The served document is checked on both transports; the routes served against the documented
 ones, a lowered batch cap and the document's caching run in process only.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ pytestmark = [
     pytest.mark.requirement("C9.3", "C9.8", "C9.10"),
     pytest.mark.catalogue(
         part="API: GET /openapi.json and the committed docs/api/openapi.json",
-        scope="integration", strategy="example-based, snapshot",
+        scope="integration",
+        strategy="example-based, snapshot",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -58,8 +60,15 @@ def test_every_documented_operation_is_served_and_nothing_else_answers():
         url = path.replace("{prediction_id}", "0" * 32)
         assert client.request(method, url).status_code not in (404, 405), (method, path)
     # Built-in pages FastAPI would add, another method, a second spelling of a route: not served.
-    for method, url in [("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/oauth2-redirect"), ("GET", "/v1/predict"),
-                        ("GET", "/v1/model/"), ("POST", "/v1/predict/"), ("DELETE", "/v1/model")]:
+    for method, url in [
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/v1/predict"),
+        ("GET", "/v1/model/"),
+        ("POST", "/v1/predict/"),
+        ("DELETE", "/v1/model"),
+    ]:
         assert client.request(method, url).status_code in (404, 405), (method, url)
 
 

@@ -4,6 +4,7 @@ The real model scores the records, the schema comes from the data contract, and 
 back only its own predictions; on both transports. The batch cap lowered for one test runs in
 process only.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,8 @@ pytestmark = [
     pytest.mark.requirement("C9.2", "C9.3", "C9.5"),
     pytest.mark.catalogue(
         part="API: POST /v1/predict, GET /v1/predictions/{id}",
-        scope="integration", strategy="example-based",
+        scope="integration",
+        strategy="example-based",
         tool="pytest + Starlette TestClient, API app in-process",
     ),
 ]
@@ -112,8 +114,9 @@ def test_a_value_out_of_its_contract_range_is_refused_naming_the_field_and_bound
 
 def test_not_a_number_is_refused(http):
     text = json.dumps({"records": sample_records(1)}).replace('"mean_radius": 17.99', '"mean_radius": NaN')
-    r = http.client.post("/v1/predict", content=text, headers=http.headers("clinic", **{
-        "Content-Type": "application/json"}))
+    r = http.client.post(
+        "/v1/predict", content=text, headers=http.headers("clinic", **{"Content-Type": "application/json"})
+    )
     problem(r, 422)
 
 
@@ -128,14 +131,16 @@ def test_an_unknown_field_is_refused_without_echoing_its_value(http):
     record = {**sample_records(1)[0], "patient_name": "Jane Doe"}
     r = _post(http, [record])
     body = problem(r, 422)
-    assert body["invalid_params"] == [{"name": "records.0.patient_name",
-                                       "reason": "this field is not part of the schema; remove it"}]
+    assert body["invalid_params"] == [
+        {"name": "records.0.patient_name", "reason": "this field is not part of the schema; remove it"}
+    ]
     assert "Jane Doe" not in r.text
 
 
 def test_a_body_that_is_not_json_is_a_problem_not_a_crash(http):
-    r = http.client.post("/v1/predict", content=b"{oops", headers=http.headers("clinic", **{
-        "Content-Type": "application/json"}))
+    r = http.client.post(
+        "/v1/predict", content=b"{oops", headers=http.headers("clinic", **{"Content-Type": "application/json"})
+    )
     assert problem(r, 422)["type"].endswith("/validation-error")
 
 
@@ -144,8 +149,11 @@ def test_a_body_declared_as_another_media_type_is_415(http):
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
         r = http.client.post("/v1/predict", content=body, headers=http.headers("clinic", **{"Content-Type": ctype}))
         assert problem(r, 415)["type"].endswith("/unsupported-media-type"), ctype
-    r = http.client.post("/v1/feedback", content=b'{"prediction_id": "x", "label": "benign"}',
-                         headers=http.headers("clinic", **{"Content-Type": "text/plain"}))
+    r = http.client.post(
+        "/v1/feedback",
+        content=b'{"prediction_id": "x", "label": "benign"}',
+        headers=http.headers("clinic", **{"Content-Type": "text/plain"}),
+    )
     problem(r, 415)
 
 
@@ -159,8 +167,11 @@ def test_json_without_a_content_type_or_with_a_charset_is_read(http):
 def test_errors_found_while_parsing_name_the_field_as_before(http):
     bad = sample_records(2)
     bad[1]["mean_radius"] = True
-    r = http.client.post("/v1/predict", content=json.dumps({"records": bad}).encode(),
-                         headers=http.headers("clinic", **{"Content-Type": "application/json"}))
+    r = http.client.post(
+        "/v1/predict",
+        content=json.dumps({"records": bad}).encode(),
+        headers=http.headers("clinic", **{"Content-Type": "application/json"}),
+    )
     assert [p["name"] for p in problem(r, 422)["invalid_params"]] == ["records.1.mean_radius"]
     r = http.client.post("/v1/predict", content=b"", headers=http.headers("clinic"))
     assert problem(r, 422)["invalid_params"][0]["name"] == "body"
@@ -173,8 +184,9 @@ def test_predict_without_a_token_is_401_with_a_challenge(http):
 
 
 def test_predict_with_an_invalid_token_is_401(http):
-    r = http.client.post("/v1/predict", json={"records": sample_records(1)},
-                         headers={"Authorization": "Bearer abc.def.ghi"})
+    r = http.client.post(
+        "/v1/predict", json={"records": sample_records(1)}, headers={"Authorization": "Bearer abc.def.ghi"}
+    )
     assert problem(r, 401)["error"] == "invalid_token"
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
 
@@ -221,8 +233,7 @@ def test_another_client_gets_404_not_403_the_same_as_for_an_id_that_never_existe
     pid = http.predict("clinic").json()["predictions"][0]["prediction_id"]
     body = problem(http.client.get(f"/v1/predictions/{pid}", headers=http.headers("other-clinic")), 404)
     assert body["type"].endswith("/not-found")
-    unknown = problem(http.client.get(f"/v1/predictions/{uuid.uuid4().hex}", headers=http.headers("other-clinic")),
-                      404)
+    unknown = problem(http.client.get(f"/v1/predictions/{uuid.uuid4().hex}", headers=http.headers("other-clinic")), 404)
     # Existence does not leak.
     assert body["detail"] == unknown["detail"]
 

@@ -4,6 +4,7 @@ authenticate (serve/api/routes/auth.py, admit_token_request; docs/auth.qmd, rate
 The flood comes from many source addresses, each an ASGI client address of its own, through the
 real app and the real shared buckets. argon2 verifications are counted by wrapping the library's
 own PasswordHasher.verify (the real hash still runs)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,21 +14,25 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from api_support import problem, sample_records
 from argon2 import PasswordHasher, profiles
-
-from tests.api.builders import sample_records
-from tests.serve.api.inproc_support import problem
 
 pytestmark = [
     pytest.mark.requirement("C9.3", "C9.9"),
-    pytest.mark.catalogue(part="API: token endpoint limits under a flood", scope="integration",
-                          strategy="attack, load", tool="pytest, Starlette TestClient, real argon2"),
+    pytest.mark.catalogue(
+        part="API: token endpoint limits under a flood",
+        scope="integration",
+        strategy="attack, load",
+        tool="pytest, Starlette TestClient, real argon2",
+    ),
 ]
 
 USUAL = "testclient"  # the address Starlette's TestClient gives the known client's requests
-REAL_ARGON2 = {"argon2_time_cost": profiles.RFC_9106_LOW_MEMORY.time_cost,
-               "argon2_memory_cost": profiles.RFC_9106_LOW_MEMORY.memory_cost,
-               "argon2_parallelism": profiles.RFC_9106_LOW_MEMORY.parallelism}
+REAL_ARGON2 = {
+    "argon2_time_cost": profiles.RFC_9106_LOW_MEMORY.time_cost,
+    "argon2_memory_cost": profiles.RFC_9106_LOW_MEMORY.memory_cost,
+    "argon2_parallelism": profiles.RFC_9106_LOW_MEMORY.parallelism,
+}
 
 
 @pytest.fixture
@@ -52,8 +57,9 @@ def address(n: int) -> str:
     return f"198.51.100.{n}"  # TEST-NET-2: never a real client
 
 
-async def flood(app, requests: list[tuple[str, dict[str, str]]], pace_s: float = 0.0,
-                senders: int = 1) -> list[httpx.Response]:
+async def flood(
+    app, requests: list[tuple[str, dict[str, str]]], pace_s: float = 0.0, senders: int = 1
+) -> list[httpx.Response]:
     """POST each (source address, form) to the token endpoint, from `senders` concurrent senders
     that each wait `pace_s` between requests; the answers in request order."""
     clients: dict[str, httpx.AsyncClient] = {}
@@ -61,8 +67,9 @@ async def flood(app, requests: list[tuple[str, dict[str, str]]], pace_s: float =
 
     def client_of(source: str) -> httpx.AsyncClient:
         if source not in clients:
-            clients[source] = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(source, 40000)),
-                                                base_url="http://testserver")
+            clients[source] = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=(source, 40000)), base_url="http://testserver"
+            )
         return clients[source]
 
     async def sender(first: int) -> None:
@@ -99,8 +106,9 @@ def test_another_address_keeps_its_own_budget_while_one_is_limited(make_api):
 
 
 def test_a_flood_from_many_addresses_is_bounded_by_the_global_limit(make_api, verifications):
-    api = make_api(token_ip_rate_limit={"limit": 2, "window_s": 3600},
-                   token_global_rate_limit={"limit": 5, "window_s": 3600})
+    api = make_api(
+        token_ip_rate_limit={"limit": 2, "window_s": 3600}, token_global_rate_limit={"limit": 5, "window_s": 3600}
+    )
     answers = run(flood(api.app, [(address(n), guess(f"nobody-{n}-{i}")) for n in range(20) for i in range(2)]))
     statuses = [r.status_code for r in answers]
     assert statuses.count(401) == 5 and statuses.count(429) == 35
@@ -109,9 +117,11 @@ def test_a_flood_from_many_addresses_is_bounded_by_the_global_limit(make_api, ve
 
 
 def test_a_known_client_authenticates_from_its_usual_address_during_a_flood_on_its_id(make_api):
-    api = make_api(token_ip_rate_limit={"limit": 2, "window_s": 3600},
-                   token_global_rate_limit={"limit": 3, "window_s": 3600},
-                   token_rate_limit={"limit": 3, "window_s": 3600})
+    api = make_api(
+        token_ip_rate_limit={"limit": 2, "window_s": 3600},
+        token_global_rate_limit={"limit": 3, "window_s": 3600},
+        token_rate_limit={"limit": 3, "window_s": 3600},
+    )
     assert api.token("clinic").status_code == 200  # its usual address is now known for it
     # Others guess its secret and spray unknown ids from many addresses: every budget they can
     # reach is used up.
@@ -140,9 +150,12 @@ def test_a_client_from_a_new_address_waits_while_the_global_budget_is_spent(make
 def test_predictions_keep_their_latency_during_a_flood_of_token_requests(make_api, verifications):
     # Real argon2 cost: an unknown id costs a full dummy hash, as in production.
     budget = 2
-    api = make_api(token_ip_rate_limit={"limit": 2, "window_s": 3600},
-                   token_global_rate_limit={"limit": budget, "window_s": 3600},
-                   rate_limit={"limit": 100_000, "window_s": 60}, **REAL_ARGON2)
+    api = make_api(
+        token_ip_rate_limit={"limit": 2, "window_s": 3600},
+        token_global_rate_limit={"limit": budget, "window_s": 3600},
+        rate_limit={"limit": 100_000, "window_s": 60},
+        **REAL_ARGON2,
+    )
     body = {"records": sample_records(1)}
     headers = api.headers("clinic")
     verifications.clear()  # the clinic's own token, issued just now

@@ -1,7 +1,8 @@
 """What serve/shared_port.py changes in Ray's servers, on Ray's and uvicorn's own code, in process
 (C9.3: OWASP API4 resource consumption, API8 misconfiguration). The live suite checks the running
-service the same way (tests/api/test_sockets.py); these tests need no Ray cluster.
+service the same way (tests/live/test_sockets.py); these tests need no Ray cluster.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,12 @@ from serve.guard import SECURITY_HEADERS
 
 pytestmark = [
     pytest.mark.requirement("C9.3"),
-    pytest.mark.catalogue(part="Service: replica server hardening (serve/shared_port.py, launcher)", scope="unit",
-                          strategy="example-based, attack", tool="pytest, uvicorn, Ray's server functions"),
+    pytest.mark.catalogue(
+        part="Service: replica server hardening (serve/shared_port.py, launcher)",
+        scope="unit",
+        strategy="example-based, attack",
+        tool="pytest, uvicorn, Ray's server functions",
+    ),
 ]
 
 SECURITY = {k.decode() for k, _ in SECURITY_HEADERS}
@@ -248,8 +253,11 @@ def test_the_inter_deployment_grpc_server_binds_the_configured_host_not_every_in
     port = replica.add_port_to_grpc_server(server, shared_port.RAY_ANY_ADDRESS)  # what replica.py passes
     server.start()
     try:
-        binds = {c.laddr.ip for c in psutil.Process().net_connections("inet")
-                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        binds = {
+            c.laddr.ip
+            for c in psutil.Process().net_connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
     finally:
         server.stop(None)
     assert binds and all(is_loopback(ip) for ip in binds), binds  # gRPC may report it IPv4-mapped
@@ -288,8 +296,9 @@ def test_in_serves_proxy_actor_the_callback_hardens_the_server_ray_builds(monkey
         task, server = await http_util.start_asgi_http_server(echo, options, event_loop=loop)
         while not server.started:
             await asyncio.sleep(0.02)
-        r = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{options.port}/-/routes",
-                                    headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        r = await asyncio.to_thread(
+            httpx.get, f"http://127.0.0.1:{options.port}/-/routes", headers={"X-Forwarded-Proto": "https"}, timeout=10
+        )
         server.should_exit = True
         await task
         return r
@@ -303,8 +312,9 @@ def test_in_serves_proxy_actor_the_callback_hardens_the_server_ray_builds(monkey
 
 
 @pytest.mark.parametrize("throughput_optimized, role", [(True, "closed"), (False, "serve")])
-def test_the_launcher_closes_serves_proxy_only_when_the_replicas_serve_the_port(tmp_path, monkeypatch,
-                                                                                 throughput_optimized, role):
+def test_the_launcher_closes_serves_proxy_only_when_the_replicas_serve_the_port(
+    tmp_path, monkeypatch, throughput_optimized, role
+):
     import os
 
     from serve.launcher import prepare_environment
@@ -313,8 +323,9 @@ def test_the_launcher_closes_serves_proxy_only_when_the_replicas_serve_the_port(
         monkeypatch.delenv(name, raising=False)
     saved = dict(os.environ)
     try:
-        env = prepare_environment(tmp_path, tmp_path / "ray", throughput_optimized=throughput_optimized,
-                                  service_port=18123)
+        env = prepare_environment(
+            tmp_path, tmp_path / "ray", throughput_optimized=throughput_optimized, service_port=18123
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)

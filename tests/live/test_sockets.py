@@ -5,6 +5,7 @@ listens where"), the one list of what may listen, and where; Serve's proxy refus
 Serve's own answers, uvicorn's own errors and slow clients are handled as the API handles
 everything else (serve/shared_port.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,17 +17,20 @@ import httpx
 import psutil
 import pytest
 import yaml
+from api_support import ROOT, problem_of
 
 from serve.guard import SECURITY_HEADERS
 from serve.launcher import PROXY_PORT_OFFSET
-from tests.api.builders import ROOT
-from tests.api.conftest import problem_of
-from tests.api.test_surface import head_and_body, is_loopback, read_all
+from tests.serve.test_server_surface import head_and_body, is_loopback, read_all
 
 pytestmark = [
     pytest.mark.requirement("C9.3"),
-    pytest.mark.catalogue(part="Service: listening sockets, Serve's proxy, slow clients (live)", scope="system",
-                          strategy="inspection, attack", tool="pytest, psutil, raw sockets, live Ray Serve"),
+    pytest.mark.catalogue(
+        part="Service: listening sockets, Serve's proxy, slow clients (live)",
+        scope="system",
+        strategy="inspection, attack",
+        tool="pytest, psutil, raw sockets, live Ray Serve",
+    ),
 ]
 
 SECURITY = {k.decode() for k, _ in SECURITY_HEADERS}
@@ -102,8 +106,9 @@ def test_serves_proxy_answers_every_request_with_a_404_problem_and_the_security_
 
 
 def test_serves_proxy_answers_a_chunked_upload_before_reading_its_body(served):
-    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Type: application/json\r\n\r\n")
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", port_of(served) + PROXY_PORT_OFFSET), timeout=15) as s:
         s.sendall(head)  # not one byte of body: the answer must not wait for it
         raw, _ = read_all(s, 15)

@@ -4,6 +4,7 @@
 The echo is Ray Serve's: its RequestIdMiddleware wraps each replica's HTTP server, outside the
 app. These tests build the server's app the way Ray 2.60.0 does (`_apply_middlewares`, with
 RequestIdFilter as one of the HTTP options' middlewares) around the real API."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,8 +18,12 @@ from serve.guard import RequestIdFilter
 
 pytestmark = [
     pytest.mark.requirement("C9.3"),
-    pytest.mark.catalogue(part="Service: X-Request-ID filter (serve/guard.py, Ray's middleware stack)", scope="unit",
-                          strategy="attack", tool="pytest, Starlette, Ray Serve middleware"),
+    pytest.mark.catalogue(
+        part="Service: X-Request-ID filter (serve/guard.py, Ray's middleware stack)",
+        scope="unit",
+        strategy="attack",
+        tool="pytest, Starlette, Ray Serve middleware",
+    ),
 ]
 
 
@@ -42,8 +47,9 @@ def test_ray_serve_alone_echoes_a_client_request_id_unchanged(api):
     assert echoed(served_as_ray_does(api.app, []), "<script>alert(1)</script>") == ["<script>alert(1)</script>"]
 
 
-@pytest.mark.parametrize("request_id", ["<script>alert(1)</script>", "a" * 65, "id with spaces", "ok\"quote",
-                                        "é-accent", "a;b"])
+@pytest.mark.parametrize(
+    "request_id", ["<script>alert(1)</script>", "a" * 65, "id with spaces", 'ok"quote', "é-accent", "a;b"]
+)
 def test_an_unsafe_request_id_is_replaced_by_one_the_server_makes(filtered, request_id):
     [answer] = echoed(filtered, request_id)
     assert answer != request_id

@@ -1,15 +1,19 @@
 """The OpenAPI document states each operation's scopes, and the service enforces exactly those
 (serve/api/deps.py, security and require; serve/api/openapi.py)."""
+
 from __future__ import annotations
 
 import pytest
-
-from tests.api.builders import CLIENTS
+from api_support import CLIENTS
 
 pytestmark = [
     pytest.mark.requirement("C9.9", "C9.10"),
-    pytest.mark.catalogue(part="API: the scopes in the OpenAPI document", scope="integration",
-                          strategy="example-based", tool="pytest, Starlette TestClient"),
+    pytest.mark.catalogue(
+        part="API: the scopes in the OpenAPI document",
+        scope="integration",
+        strategy="example-based",
+        tool="pytest, Starlette TestClient",
+    ),
 ]
 
 EXPECTED = {
@@ -24,8 +28,12 @@ CALLERS = sorted(set(CLIENTS) - {"limited", "quota"})
 
 
 def protected(spec: dict) -> dict[tuple[str, str], list[dict]]:
-    return {(method, path): op["security"] for path, ops in spec["paths"].items() for method, op in ops.items()
-            if "security" in op}
+    return {
+        (method, path): op["security"]
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if "security" in op
+    }
 
 
 def scopes_in_spec(requirements: list[dict]) -> set[str]:
@@ -52,7 +60,6 @@ def test_a_token_is_refused_with_403_exactly_where_the_spec_lists_none_of_its_sc
     ops = protected(api.client.get("/openapi.json").json())
     for (method, path), requirements in ops.items():
         url = path.replace("{prediction_id}", "0" * 32)
-        r = api.client.request(method.upper(), url, headers=api.headers(caller),
-                               json={} if method == "post" else None)
+        r = api.client.request(method.upper(), url, headers=api.headers(caller), json={} if method == "post" else None)
         allowed = bool(scopes_in_spec(requirements) & set(CLIENTS[caller]))
         assert (r.status_code == 403) is not allowed, (caller, method, path, r.status_code)

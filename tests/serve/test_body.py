@@ -1,5 +1,6 @@
 """Strict request bodies: a key repeated in a JSON object is refused, as a repeated form field
 is, and only application/json with identity coding is taken (serve/api/body.py, serve/guard.py)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,19 +8,22 @@ import gzip
 import json
 
 import pytest
+from api_support import problem, sample_records
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.requests import Request
 
 import serve.api.body
 from serve.api.body import json_body
-from tests.api.builders import sample_records
-from tests.serve.api.inproc_support import problem
 
 pytestmark = [
     pytest.mark.requirement("C9.3", "C9.5"),
-    pytest.mark.catalogue(part="API: strict bodies (repeated keys, media types, content coding)", scope="integration",
-                          strategy="attack", tool="pytest, Starlette TestClient"),
+    pytest.mark.catalogue(
+        part="API: strict bodies (repeated keys, media types, content coding)",
+        scope="integration",
+        strategy="attack",
+        tool="pytest, Starlette TestClient",
+    ),
 ]
 
 JSON = {"Content-Type": "application/json"}
@@ -48,8 +52,9 @@ def test_a_repeated_top_level_key_in_a_predict_body_is_refused_with_422(api):
     body = f'{{"records": {records_json(1)}, "records": {records_json(2)}}}'
     r = api.client.post("/v1/predict", content=body, headers=api.headers("clinic", **JSON))
     params = problem(r, 422)["invalid_params"]
-    assert params == [{"name": "records", "reason": "the key 'records' appears more than once in one object; "
-                                                    "send each key once"}]
+    assert params == [
+        {"name": "records", "reason": "the key 'records' appears more than once in one object; send each key once"}
+    ]
 
 
 def test_a_repeated_feature_in_one_record_is_refused_with_422(api):
@@ -67,16 +72,20 @@ def test_a_key_repeated_through_a_unicode_escape_is_still_a_repeat(api):
 
 
 def test_a_100_record_predict_body_is_checked_for_repeats_without_a_second_parse(api, second_parses):
-    r = api.client.post("/v1/predict", content=f'{{"records": {records_json(100)}}}',
-                        headers=api.headers("clinic", **JSON))
+    r = api.client.post(
+        "/v1/predict", content=f'{{"records": {records_json(100)}}}', headers=api.headers("clinic", **JSON)
+    )
     assert r.status_code == 200, r.text
     assert len(r.json()["predictions"]) == 100
     assert second_parses == []
 
 
 def test_a_colon_inside_a_string_falls_back_to_the_full_check_and_is_accepted(api, second_parses):
-    r = api.client.post("/v1/admin/model", content='{"action": "activate", "version": "v0002", "reason": "note: ok"}',
-                        headers=api.headers("admin", **JSON))
+    r = api.client.post(
+        "/v1/admin/model",
+        content='{"action": "activate", "version": "v0002", "reason": "note: ok"}',
+        headers=api.headers("admin", **JSON),
+    )
     assert r.status_code == 200, r.text
     assert len(second_parses) == 1
 
@@ -109,53 +118,70 @@ def test_a_repeated_key_in_an_auth_json_body_is_refused_like_a_repeated_form_fie
 
 def test_a_repeated_client_secret_in_json_never_reaches_the_secret_check(api):
     secret = api.clients.secrets["clinic"]
-    body = ('{"grant_type": "client_credentials", "client_id": "clinic", '
-            f'"client_secret": "x", "client_secret": "{secret}"}}')
+    body = (
+        '{"grant_type": "client_credentials", "client_id": "clinic", '
+        f'"client_secret": "x", "client_secret": "{secret}"}}'
+    )
     r = api.client.post("/v1/auth/token", content=body, headers=JSON)
     assert "client_secret" in problem(r, 400)["detail"]
 
 
-@pytest.mark.parametrize("media_type", ["application/vnd.api+json", "application/json-patch+json",
-                                        "application/merge-patch+json", "text/plain"])
-@pytest.mark.parametrize("path,client", [("/v1/predict", "clinic"), ("/v1/feedback", "clinic"),
-                                         ("/v1/admin/model", "admin")])
+@pytest.mark.parametrize(
+    "media_type",
+    ["application/vnd.api+json", "application/json-patch+json", "application/merge-patch+json", "text/plain"],
+)
+@pytest.mark.parametrize(
+    "path,client", [("/v1/predict", "clinic"), ("/v1/feedback", "clinic"), ("/v1/admin/model", "admin")]
+)
 def test_a_body_in_another_media_type_is_refused_with_415(api, path, client, media_type):
-    r = api.client.post(path, content=f'{{"records": {records_json(1)}}}',
-                        headers=api.headers(client, **{"Content-Type": media_type}))
+    r = api.client.post(
+        path, content=f'{{"records": {records_json(1)}}}', headers=api.headers(client, **{"Content-Type": media_type})
+    )
     assert problem(r, 415)["type"].endswith("/unsupported-media-type")
 
 
 @pytest.mark.parametrize("media_type", ["application/vnd.api+json", "application/json-patch+json"])
 def test_the_token_endpoint_refuses_a_json_variant_with_415(api, media_type):
-    r = api.client.post("/v1/auth/token", content='{"grant_type": "client_credentials"}',
-                        headers={"Content-Type": media_type})
+    r = api.client.post(
+        "/v1/auth/token", content='{"grant_type": "client_credentials"}', headers={"Content-Type": media_type}
+    )
     problem(r, 415)
 
 
 def test_json_with_a_charset_parameter_is_still_json(api):
-    r = api.client.post("/v1/predict", content=f'{{"records": {records_json(1)}}}',
-                        headers=api.headers("clinic", **{"Content-Type": "application/json; charset=utf-8"}))
+    r = api.client.post(
+        "/v1/predict",
+        content=f'{{"records": {records_json(1)}}}',
+        headers=api.headers("clinic", **{"Content-Type": "application/json; charset=utf-8"}),
+    )
     assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "gzip, identity"])
 def test_a_compressed_body_is_refused_with_415_before_it_is_read(api, coding):
     body = gzip.compress(f'{{"records": {records_json(1)}}}'.encode())
-    r = api.client.post("/v1/predict", content=body,
-                        headers=api.headers("clinic", **JSON, **{"Content-Encoding": coding}))
+    r = api.client.post(
+        "/v1/predict", content=body, headers=api.headers("clinic", **JSON, **{"Content-Encoding": coding})
+    )
     body = problem(r, 415)
     assert "Content-Encoding" in body["detail"] and r.headers["x-content-type-options"] == "nosniff"
 
 
 def test_a_compressed_token_request_is_refused_with_415(api):
-    r = api.client.post("/v1/auth/token", content=gzip.compress(b"grant_type=client_credentials"),
-                        headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"})
+    r = api.client.post(
+        "/v1/auth/token",
+        content=gzip.compress(b"grant_type=client_credentials"),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+    )
     problem(r, 415)
 
 
 def test_identity_coding_is_accepted(api):
-    r = api.client.post("/v1/predict", content=f'{{"records": {records_json(1)}}}',
-                        headers=api.headers("clinic", **JSON, **{"Content-Encoding": "identity"}))
+    r = api.client.post(
+        "/v1/predict",
+        content=f'{{"records": {records_json(1)}}}',
+        headers=api.headers("clinic", **JSON, **{"Content-Encoding": "identity"}),
+    )
     assert r.status_code == 200, r.text
 
 
@@ -177,6 +203,7 @@ class Outer(BaseModel):
 
 def read(raw: bytes) -> BaseModel:
     """serve.api.body.json_body on a real Starlette request carrying `raw`."""
+
     async def receive():
         return {"type": "http.request", "body": raw, "more_body": False}
 
@@ -184,11 +211,14 @@ def read(raw: bytes) -> BaseModel:
     return asyncio.run(json_body(Request(scope, receive), Outer))
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"items": [{"name": "a", "tags": {"x": 1, "x": 2}}]}',
-    b'{"items": [{"name": "a"}, {"name": "b", "name": "c"}]}',
-    b'{"items": [], "note": "n", "note": "m"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"items": [{"name": "a", "tags": {"x": 1, "x": 2}}]}',
+        b'{"items": [{"name": "a"}, {"name": "b", "name": "c"}]}',
+        b'{"items": [], "note": "n", "note": "m"}',
+    ],
+)
 def test_a_repeated_key_at_any_depth_of_a_nested_body_is_refused(raw):
     with pytest.raises(RequestValidationError):
         read(raw)
