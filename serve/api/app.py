@@ -43,12 +43,17 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
     )
     app.state.service = service
     problems.install(app)
-    app.include_router(auth.router)
-    app.include_router(predictions.router(models))
-    app.include_router(feedback.router(models))
-    app.include_router(model.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
+    routers = (
+        auth.router,
+        predictions.router(models),
+        feedback.router(models),
+        model.router,
+        admin.router,
+        health.router,
+    )
+    for router in routers:
+        # Flat, not include_router: an included router is one more matching level per request.
+        app.router.routes.extend(router.routes)
     openapi.install(app, models.bodies)
     # The guard wraps the whole stack, outside Starlette's error middleware, so that even a
     # 500 answer carries the security headers.

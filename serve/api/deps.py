@@ -25,8 +25,9 @@ def service_of(request: Request) -> Service:
 
 
 async def get_service(request: Request) -> Service:
-    """The dependency form of `service_of`. async: FastAPI runs a plain def dependency in a
-    thread pool, a hand-off per request."""
+    """The dependency form of `service_of`, for the token endpoints. The routes behind a token
+    call `service_of` instead: each dependency is one more level FastAPI solves per request.
+    async: FastAPI runs a plain def dependency in a thread pool, a hand-off per request."""
     return service_of(request)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from modelship.registry import IntegrityError, RegistryError
 from serve.api.body import json_body, json_request
-from serve.api.deps import Admin, ServiceDep, security
+from serve.api.deps import Admin, security, service_of
 from serve.api.openapi import AUTHENTICATED, errors
 from serve.model import ModelUnavailable
 from serve.problems import ApiProblem
@@ -31,9 +31,10 @@ def _invalid_version(detail: str, reason: str) -> ApiProblem:
     responses=errors(*AUTHENTICATED, 409, 415, 422),
     openapi_extra={**security("admin"), **json_request(AdminModelRequest)},
 )
-async def admin_model(request: Request, service: ServiceDep, principal: Admin) -> Any:
+async def admin_model(request: Request, principal: Admin) -> Any:
     """Switches production in the registry (audited there with the token's `sub` as actor);
     model replicas pick it up without downtime."""
+    service = service_of(request)
     body = await json_body(request, AdminModelRequest)
     reg = service.registry
     previous = await asyncio.to_thread(reg.production)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from serve.api.body import json_body, json_request
-from serve.api.deps import FeedbackSender, ServiceDep, security
+from serve.api.deps import FeedbackSender, security, service_of
 from serve.api.openapi import AUTHENTICATED, errors
 from serve.api.routes.predictions import find_prediction
 from serve.problems import ApiProblem
@@ -28,9 +28,10 @@ def router(models: ContractModels) -> APIRouter:
         responses=errors(*AUTHENTICATED, 404, 409, 415, 422),
         openapi_extra={**security("feedback"), **json_request(feedback_request)},
     )
-    async def feedback(request: Request, service: ServiceDep, principal: FeedbackSender) -> Any:
+    async def feedback(request: Request, principal: FeedbackSender) -> Any:
         """Once per prediction, by the client that made it; never overwritten (409 on a second try).
         Stored durably before the 201."""
+        service = service_of(request)
         body = await json_body(request, feedback_request)
         pid, label = body.prediction_id, body.label  # type: ignore[attr-defined]
         await find_prediction(service, pid, principal.sub)

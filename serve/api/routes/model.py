@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from serve.api.deps import ModelReader, ServiceDep, security
+from serve.api.deps import ModelReader, security, service_of
 from serve.api.errors import model_unavailable
 from serve.api.openapi import AUTHENTICATED, errors
 from serve.model import ModelUnavailable
@@ -23,8 +23,9 @@ router = APIRouter(tags=["model"])
     responses=errors(*AUTHENTICATED, 503),
     openapi_extra=security("predict", "monitor", "admin"),
 )
-async def model_card(service: ServiceDep, principal: ModelReader) -> Any:
+async def model_card(request: Request, principal: ModelReader) -> Any:
     """Version, evaluation metrics, threshold, training data hash and feature contract."""
+    service = service_of(request)
     try:
         card = await asyncio.wait_for(service.backend.card(), service.settings.service.predict_timeout_s)
     except (TimeoutError, ModelUnavailable):

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Request
 
 from serve.api.body import json_body, json_request
-from serve.api.deps import Predictor, ServiceDep, security
+from serve.api.deps import Predictor, security, service_of
 from serve.api.errors import model_unavailable
 from serve.api.openapi import AUTHENTICATED, errors
 from serve.model import ModelUnavailable
@@ -60,9 +60,10 @@ def router(models: ContractModels) -> APIRouter:
         responses=errors(*AUTHENTICATED, 415, 422, 503),
         openapi_extra={**security("predict"), **json_request(predict_request)},
     )
-    async def predict(request: Request, service: ServiceDep, principal: Predictor) -> Any:
+    async def predict(request: Request, principal: Predictor) -> Any:
         """Returns, per record, the probability of the positive class, the label at the model's
         threshold, and a prediction id for feedback. Supports, does not replace, a pathologist."""
+        service = service_of(request)
         records = (await json_body(request, predict_request)).records  # type: ignore[attr-defined]
         _, quota = service.settings.limits.for_client(principal.sub)
         wait = service.rows.take(principal.sub, len(records), quota.limit, quota.window_s)
@@ -113,10 +114,10 @@ def router(models: ContractModels) -> APIRouter:
         openapi_extra=security("predict"),
     )
     async def get_prediction(
-        service: ServiceDep, principal: Predictor, prediction_id: str = Path(pattern=ID_PATTERN)
+        request: Request, principal: Predictor, prediction_id: str = Path(pattern=ID_PATTERN)
     ) -> Any:
         """Visible only to the client that made it: any other caller gets 404, as if it did not exist."""
-        row, feedback = await find_prediction(service, prediction_id, principal.sub)
+        row, feedback = await find_prediction(service_of(request), prediction_id, principal.sub)
         values = [int(v) if f in int_features else v for f, v in zip(feature_names, row.feature_values(), strict=True)]
         return {
             "prediction_id": row.id,
