@@ -25,7 +25,6 @@ from api_support import (
     CLIENTS,
     CONTRACT,
     build_registry,
-    sample_records,
     settings_of,
 )
 from fastapi import FastAPI
@@ -40,7 +39,7 @@ from serve.service import Service, build_service
 from serve.settings import Settings
 from serve.store import Store
 from support import write_params
-from tests.serve.transports import INPROCESS, LIVE, InProcess, Live, Transport
+from tests.serve.transports import INPROCESS, LIVE, InProcess, Live, Transport, post_predict, post_token
 
 
 @pytest.fixture(scope="session")
@@ -120,20 +119,10 @@ class Api:
         return {**self.clients.headers(client_id), **extra}
 
     def predict(self, client_id: str = "clinic", n: int = 1, offset: int = 0) -> httpx.Response:
-        return self.client.post(
-            "/v1/predict", json={"records": sample_records(n, offset)}, headers=self.headers(client_id)
-        )
+        return post_predict(self.client, self.headers(client_id), n, offset)
 
     def token(self, client_id: str = "clinic", **extra: str) -> httpx.Response:
-        return self.client.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": self.clients.secrets[client_id],
-                **extra,
-            },
-        )
+        return post_token(self.client, client_id, self.clients.secrets[client_id], **extra)
 
 
 @pytest.fixture

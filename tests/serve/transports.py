@@ -39,6 +39,17 @@ LIVE = pytest.param(
 )
 
 
+def post_predict(client: Any, headers: dict[str, str], n: int = 1, offset: int = 0) -> httpx.Response:
+    """POST /v1/predict with `n` sample records."""
+    return client.post("/v1/predict", json={"records": sample_records(n, offset)}, headers=headers)
+
+
+def post_token(client: Any, client_id: str, secret: str, **extra: str) -> httpx.Response:
+    """POST /v1/auth/token, client credentials as a form."""
+    data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, **extra}
+    return client.post("/v1/auth/token", data=data)
+
+
 class Transport:
     """What a router test may use, whatever carries its requests."""
 
@@ -53,20 +64,10 @@ class Transport:
         raise NotImplementedError
 
     def predict(self, client_id: str = "clinic", n: int = 1, offset: int = 0) -> httpx.Response:
-        return self.client.post(
-            "/v1/predict", json={"records": sample_records(n, offset)}, headers=self.headers(client_id)
-        )
+        return post_predict(self.client, self.headers(client_id), n, offset)
 
     def token(self, client_id: str = "clinic", **extra: str) -> httpx.Response:
-        return self.client.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": self.secrets[client_id],
-                **extra,
-            },
-        )
+        return post_token(self.client, client_id, self.secrets[client_id], **extra)
 
     @property
     def registry(self) -> Registry:
