@@ -173,6 +173,22 @@ def request_body(spec: Schema, op: Schema, ident: str, name: str) -> str:
     return "\n".join(parts)
 
 
+def link_target(spec: Schema, link: Schema) -> str:
+    """Where an OpenAPI link leads, as a link to that operation's section, with the values it carries."""
+    ref = str(link.get("operationRef", ""))
+    target = ""
+    if ref.startswith("#/paths/"):
+        path, _, method = ref.removeprefix("#/paths/").rpartition("/")
+        path = path.replace("~1", "/").replace("~0", "~")
+        target = f"[{code(method.upper() + ' ' + path)}](#{anchor(method, path)})"
+    else:
+        for method, path, op in operations(spec):
+            if op.get("operationId") == link.get("operationId"):
+                target = f"[{code(method.upper() + ' ' + path)}](#{anchor(method, path)})"
+    values = ", ".join(f"{code(k)} from {code(v)}" for k, v in (link.get("parameters") or {}).items())
+    return f"({target}" + (f", with {values})" if values else ")") if target else ""
+
+
 def responses(spec: Schema, op: Schema, ident: str, name: str) -> str:
     rows, tables, links = [], [], []
     for status, response in op.get("responses", {}).items():
@@ -186,9 +202,8 @@ def responses(spec: Schema, op: Schema, ident: str, name: str) -> str:
                 if found:
                     label = schema_label(spec, media.get("schema", {}))
                     tables.append(table(FIELD_HEADER, found, f"Fields of the {status} answer of {name} ({label})"))
-            for name, link in (response.get("links") or {}).items():
-                target = link.get("operationRef", link.get("operationId", ""))
-                links.append(f"- {code(name)}: {link.get('description', '')} ({code(target)})")
+            for link_name, link in (response.get("links") or {}).items():
+                links.append(f"- {code(link_name)}: {link.get('description', '')} {link_target(spec, link)}")
     parts = [
         f"#### Responses {{#{ident}-responses}}\n",
         table(("Status", "Meaning", "Body", "What the client should do"), rows, f"Responses of {name}"),
