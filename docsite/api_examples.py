@@ -117,12 +117,10 @@ def sample(spec: Schema, schema: Schema, name: str = "") -> Any:
 
 def sample_object(spec: Schema, schema: Schema) -> dict[str, Any]:
     schema, _ = resolve(spec, schema)
-    required = schema.get("required", [])
-    return {
-        key: sample(spec, sub, key)
-        for key, sub in schema.get("properties", {}).items()
-        if key in required or key in SHOWN_OPTIONAL
-    }
+    required = list(schema.get("required", []))
+    properties = schema.get("properties", {})
+    shown = [k for k in required if k in properties] + [k for k in properties if k in SHOWN_OPTIONAL - set(required)]
+    return {key: sample(spec, properties[key], key) for key in shown}
 
 
 # --------------------------------------------------------------------------- the request of an operation
