@@ -122,7 +122,8 @@ def errors(spec: Schema) -> str:
         "## Errors {#errors}\n",
         "Every error answer is `application/problem+json` (RFC 9457), never a stack trace. The statuses "
         "the operations declare, what they mean and what a client should do (each operation lists its own "
-        "below; [the API guide](api.qmd#conventions) lists every problem type):\n",
+        "below; [the API guide](api.qmd#conventions) lists every problem type, and "
+        "[Authentication: errors](auth.qmd#errors) each `error` code of `400`, `401` and `403`):\n",
         table(
             ("Status", "Meaning", "What the client should do"),
             [(code(s), meaning[s], advice(s, {"security": [{}]})) for s in sorted(meaning)],
@@ -232,7 +233,8 @@ def operation(spec: Schema, method: str, path: str, op: Schema, base_url: str, r
         parts.append(op["summary"].rstrip(".") + ".\n")
     if op.get("description"):
         parts.append(op["description"] + "\n")
-    parts.append(f"Access: {access(op)}.\n")
+    scope_link = " ([what each scope allows](auth.qmd#scopes))" if scopes(op) else ""
+    parts.append(f"Access: {access(op)}{scope_link}.\n")
     for section in (
         parameters(spec, op, ident, name),
         request_body(spec, op, ident, name),

@@ -23,7 +23,7 @@ from docsite import api_reference
 from docsite.api_reference import anchor, operations, page, render, scopes
 from docsite.schema_fields import number
 from modelship.contract import load_contract
-from tests.docsite.tiny_site import outline, render_alone
+from tests.docsite.tiny_site import broken_fragments, outline, render_alone
 
 pytestmark = [
     pytest.mark.requirement("C9.8", "C9.10"),
@@ -110,10 +110,9 @@ def test_the_check_finds_a_missing_operation_or_scope(spec) -> None:
 
     rescoped = copy.deepcopy(spec)
     rescoped["paths"]["/v1/model"]["get"]["security"] = [{"oauth2": ["predict"]}]
-    assert missing_from(render(rescoped, "http://127.0.0.1:8000", ROOT), spec) == [
-        "GET /v1/model: access says 'Access: an access token with the scope `predict`.', "
-        "the document requires ['admin', 'monitor', 'predict']"
-    ]
+    (problem,) = missing_from(render(rescoped, "http://127.0.0.1:8000", ROOT), spec)
+    assert problem.startswith("GET /v1/model: access says 'Access: an access token with the scope `predict` (")
+    assert problem.endswith("the document requires ['admin', 'monitor', 'predict']")
 
     no_status = copy.deepcopy(spec)
     del no_status["paths"]["/v1/predict"]["post"]["responses"]["503"]
@@ -247,7 +246,7 @@ def test_the_page_renders_with_smalldocs_without_warnings(tmp_path, text, spec) 
         tmp_path,
         "api-reference.qmd",
         text,
-        stubs={"api.qmd": ["Conventions"], "auth.qmd": ["Token lifecycle"]},
+        stubs={"api.qmd": ["Conventions"], "auth.qmd": ["Scopes", "Token lifecycle", "Errors"]},
         files={"api/openapi.json": SPEC_FILE},
     )
     assert rendered.warnings == []
@@ -259,6 +258,12 @@ def test_the_page_renders_with_smalldocs_without_warnings(tmp_path, text, spec) 
         assert (3, f"{method.upper()} {path}") in found.headings
     assert found.tables > 20 and found.tables_with_header == found.tables
     assert '<script src="http' not in rendered.html
+
+
+def test_links_to_the_guides_point_at_headings_they_have(text) -> None:
+    assert "](api.qmd#conventions)" in text and "](auth.qmd#scopes)" in text
+    assert broken_fragments(text, ROOT / "docs", {}) == []
+    assert broken_fragments("[x](auth.qmd#no-such-heading)", ROOT / "docs", {}) == ["auth.qmd#no-such-heading"]
 
 
 def test_a_broken_reference_in_the_document_is_a_clear_error(spec) -> None:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from docsite import api_reference
 from docsite.contract_page import page
 from docsite.schema_fields import number
 from modelship.contract import Contract, ContractError, load_contract
 from support import BREAST_CANCER_WORDS, SYNTHETIC_OVERRIDES, make_synthetic, write_params
-from tests.docsite.tiny_site import outline, render_alone
+from tests.docsite.tiny_site import broken_fragments, outline, render_alone
 
 pytestmark = [
     pytest.mark.requirement("C9.8"),
@@ -78,6 +79,12 @@ def test_a_second_synthetic_contract_gets_its_own_page(tmp_path) -> None:
     assert "The contract gives no decision note." in text
     leaked = [w for w in BREAST_CANCER_WORDS if w.lower() in text.lower()]
     assert leaked == []
+
+
+def test_its_link_to_the_api_reference_points_at_the_predict_section() -> None:
+    text = page(ROOT)
+    assert "](api-reference.qmd#post-v1-predict)" in text
+    assert broken_fragments(text, ROOT / "docs", {"api-reference.qmd": api_reference.page(ROOT)}) == []
 
 
 def test_a_params_file_naming_a_missing_contract_is_a_clear_error(tmp_path) -> None:

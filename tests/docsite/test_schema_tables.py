@@ -135,7 +135,7 @@ def test_the_spec_s_own_example_and_security_are_used(tmp_path) -> None:
     request = api_examples.request_of(SPEC, method, path, op, "http://h:1", tmp_path)
     assert request.url == "http://h:1/doses/0" and request.body == {"amount": 1.5, "id": "id-abc1"}
     text = api_reference.render(SPEC, "http://h:1", tmp_path)
-    assert "Access: an access token with the scope `read`." in text
+    assert "Access: an access token with the scope `read` ([what each scope allows](auth.qmd#scopes))." in text
     assert "| `418` | A teapot | none | Read `detail`: it says what to fix. |" in text
     assert "| `507` | Full | none | Retry later; tell the operator if it persists. |" in text
     assert "- `Again`: Once more. ([`POST /doses/{dose_id}`](#post-doses-dose-id))" in text

@@ -93,3 +93,24 @@ def outline(html: str) -> Outline:
     parser = Outline()
     parser.feed(html)
     return parser
+
+
+def heading_ids(markdown: str) -> set[str]:
+    """The ids Pandoc gives a page's headings: an explicit `{#id}`, else the text lower-cased,
+    without punctuation, spaces as hyphens."""
+    ids = set()
+    for match in re.finditer(r"^#{1,6} (.+?)(?: \{#([\w-]+)[^}]*\})?$", markdown, re.M):
+        text = re.sub(r"[^\w\s.-]", "", match.group(1).replace("`", "")).strip().lower()
+        ids.add(match.group(2) or re.sub(r"\s+", "-", text))
+    return ids
+
+
+def broken_fragments(markdown: str, docs: Path, generated: dict[str, str]) -> list[str]:
+    """Links `page.qmd#id` of a page whose target page (a real one in `docs`, or a generated one)
+    has no heading with that id."""
+    broken = []
+    for page_name, fragment in re.findall(r"\]\(([\w-]+\.qmd)#([\w-]+)\)", markdown):
+        target = generated.get(page_name) or (docs / page_name).read_text(encoding="utf-8")
+        if fragment not in heading_ids(target):
+            broken.append(f"{page_name}#{fragment}")
+    return broken
