@@ -32,6 +32,7 @@ from support import write_params
 from tests.docsite.test_api_reference import SPEC_FILE, blocks, sections
 
 pytestmark = [
+    pytest.mark.slow,  # fits the registry's model and starts a server
     pytest.mark.requirement("C9.8", "C9.10"),
     pytest.mark.catalogue(
         part="Docs: the API reference's curl and Python examples, run against the app",
