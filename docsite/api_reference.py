@@ -60,15 +60,18 @@ def scopes(op: Schema) -> list[list[str]]:
     return [sorted({s for scheme in req.values() for s in scheme}) for req in op.get("security") or []]
 
 
+def scope_list(op: Schema) -> str:
+    """The scopes an operation accepts, as `a`, `b` or `c`; empty for a public one."""
+    named = [" and ".join(code(s) for s in alt) or "any scope" for alt in scopes(op)]
+    return ", ".join(named[:-1]) + f" or {named[-1]}" if len(named) > 1 else "".join(named)
+
+
 def access(op: Schema) -> str:
     """The access rule in words; a public operation needs no access token."""
-    alternatives = scopes(op)
-    if not alternatives:
+    if not scopes(op):
         return "public (no access token)"
-    named = [" and ".join(code(s) for s in alt) or "any scope" for alt in alternatives]
-    if len(named) == 1:
-        return f"an access token with the scope {named[0]}"
-    return "an access token with one of the scopes " + ", ".join(named[:-1]) + f" or {named[-1]}"
+    plural = "one of the scopes" if len(scopes(op)) > 1 else "the scope"
+    return f"an access token with {plural} {scope_list(op)}"
 
 
 def advice(status: str, op: Schema) -> str:
@@ -104,11 +107,17 @@ def schema_label(spec: Schema, schema: Schema) -> str:
 
 def overview(spec: Schema) -> str:
     rows = [
-        (f"[{code(method.upper() + ' ' + path)}](#{anchor(method, path)})", access(op), op.get("summary", ""))
+        (
+            f"[{code(method.upper() + ' ' + path)}](#{anchor(method, path)})",
+            scope_list(op) or "public",
+            op.get("summary", ""),
+        )
         for _, ops in groups(spec)
         for method, path, op in ops
     ]
-    return "## Operations {#operations}\n\n" + table(("Operation", "Access", "Summary"), rows, "Every operation")
+    return "## Operations {#operations}\n\n" + table(
+        ("Operation", "Scope", "Summary"), rows, "Every operation and the scope it needs"
+    )
 
 
 def errors(spec: Schema) -> str:

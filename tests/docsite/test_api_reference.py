@@ -88,6 +88,9 @@ def missing_from(text: str, spec: dict[str, Any]) -> list[str]:
             problems.append(f"{name}: no heading id or no link to it from the operations table")
         rule = access_line(found[name])
         wanted = sorted({s for alt in scopes(op) for s in alt})
+        listed = [row for row in table_rows(text, "Every operation") if f"(#{anchor(method, path)})" in row[0]]
+        if len(listed) != 1 or sorted(re.findall(r"`([^`]+)`", listed[0][1])) != wanted:
+            problems.append(f"{name}: the operations table does not list it once with {wanted or 'public'}")
         named = re.findall(r"`([^`]+)`", rule)
         if wanted != sorted(named) or (not wanted and "public" not in rule):
             problems.append(f"{name}: access says {rule!r}, the document requires {wanted or 'nothing'}")
@@ -110,7 +113,11 @@ def test_the_check_finds_a_missing_operation_or_scope(spec) -> None:
 
     rescoped = copy.deepcopy(spec)
     rescoped["paths"]["/v1/model"]["get"]["security"] = [{"oauth2": ["predict"]}]
-    (problem,) = missing_from(render(rescoped, "http://127.0.0.1:8000", ROOT), spec)
+    table_problem, problem = missing_from(render(rescoped, "http://127.0.0.1:8000", ROOT), spec)
+    assert (
+        table_problem
+        == "GET /v1/model: the operations table does not list it once with ['admin', 'monitor', 'predict']"
+    )
     assert problem.startswith("GET /v1/model: access says 'Access: an access token with the scope `predict` (")
     assert problem.endswith("the document requires ['admin', 'monitor', 'predict']")
 
