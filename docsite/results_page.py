@@ -13,6 +13,7 @@ of what is missing: the page never publishes figures without their reading.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 import sys
@@ -144,14 +145,13 @@ def load_run(root: Path) -> Run:
 
 
 def load_coverage(root: Path) -> dict[str, Any]:
-    import json
-
     path = _snapshot_file(root, COVERAGE)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        data["totals"], data["files"]  # noqa: B018 (the two keys the page needs)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ResultsError(f"{SNAPSHOT / COVERAGE} is not a coverage snapshot ({exc}): run `make test` again") from exc
+    except ValueError as exc:
+        raise ResultsError(f"{SNAPSHOT / COVERAGE} is not JSON ({exc}): run `make test` again") from exc
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in ("totals", "files")):
+        raise ResultsError(f"{SNAPSHOT / COVERAGE} has no totals and files: run `make test` again")
     return data
 
 
@@ -197,7 +197,7 @@ def missing_readings(parts: list[str], reading: dict[str, Any]) -> list[str]:
 def _cell(text: object) -> str:
     """Plain text safe in a Markdown table cell: no markup, no HTML, no column break."""
     out = " ".join(str(text).split())
-    out = re.sub(r"([\\`*_\[\]#|~$])", r"\\\1", out)
+    out = re.sub(r"([\\`*_\[\]{}#|~$])", r"\\\1", out)
     return out.replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -349,10 +349,10 @@ def _failures(run: Run) -> str:
         return out + "No test failed, and none ended in an error.\n"
     rows = [[_code(c.nodeid), _cell(c.part), c.outcome, _cell(c.message or "no message")] for c in bad]
     return (
-        out
-        + f"{_plural(len(bad), 'test')} did not pass. A failure is an assertion that did not hold; an error "
+        out + f"{_plural(len(bad), 'test')} did not pass. A failure is an assertion that did not hold; an error "
         "is a test that could not run to its assertions (its set-up or tear-down failed). The full reports are "
-        f"in `{SNAPSHOT / JUNIT}`.\n\n" + _table(["Test", "Part", "Outcome", "Message"], rows, "Tests that did not pass")
+        f"in `{SNAPSHOT / JUNIT}`.\n\n"
+        + _table(["Test", "Part", "Outcome", "Message"], rows, "Tests that did not pass")
     )
 
 
@@ -362,10 +362,11 @@ def _skips(run: Run) -> str:
     if not skipped:
         return out + "No test was skipped.\n"
     rows = [[_code(c.nodeid), _cell(c.message or "no reason given")] for c in skipped]
+    xfail = sum(c.message.startswith("expected to fail") for c in skipped)
+    marked = f" ({_n(xfail)} of them marked as expected to fail)" if xfail else ""
     return (
-        out
-        + f"{_plural(len(skipped), 'test was', 'tests were')} skipped: each proves nothing in this run.\n\n"
-        + _table(["Test", "Reason"], rows, "Skipped tests and their reasons")
+        out + f"{_plural(len(skipped), 'test was', 'tests were')} skipped{marked}: none of them proves anything in "
+        "this run.\n\n" + _table(["Test", "Reason"], rows, "Skipped tests and their reasons")
     )
 
 
@@ -373,8 +374,16 @@ def _outcome_sentence(cases: list[Case]) -> str:
     counts = Counter(c.outcome for c in cases)
     if counts["passed"] == len(cases):
         return "All passed."
-    parts = [f"{_n(counts[o])} {label}" for o, label in (("passed", "passed"), ("failed", "failed"),
-             ("error", "ended in an error"), ("skipped", "skipped")) if counts[o]]  # fmt: skip
+    parts = [
+        f"{_n(counts[o])} {label}"
+        for o, label in (
+            ("passed", "passed"),
+            ("failed", "failed"),
+            ("error", "ended in an error"),
+            ("skipped", "skipped"),
+        )
+        if counts[o]
+    ]
     note = " The reading below holds only once they all pass." if counts["failed"] or counts["error"] else ""
     return ", ".join(parts) + "." + note
 
@@ -391,8 +400,14 @@ def _parts(run: Run, reading: dict[str, Any]) -> str:
     for part, cases in by_part.items():
         counts = Counter(c.outcome for c in cases)
         rows.append(
-            [_cell(part), _n(len(cases)), _n(counts["passed"]), _n(counts["failed"] + counts["error"]),
-             _n(counts["skipped"]), f"{sum(c.seconds for c in cases):.1f}"]  # fmt: skip
+            [
+                _cell(part),
+                _n(len(cases)),
+                _n(counts["passed"]),
+                _n(counts["failed"] + counts["error"]),
+                _n(counts["skipped"]),
+                f"{sum(c.seconds for c in cases):.1f}",
+            ]
         )
     out = [
         "\n## Results per part\n\n"
@@ -405,9 +420,11 @@ def _parts(run: Run, reading: dict[str, Any]) -> str:
     for part, cases in by_part.items():
         out.append(f"\n### {_cell(part)}\n\n")
         reqs = sorted({r for c in cases for r in c.requirements}, key=_req_key)
+        scopes, strategies, tools = (
+            _cell(_joined([getattr(c, k) for c in cases])) for k in ("scope", "strategy", "tool")
+        )
         out.append(
-            f"{_plural(len(cases), 'case')}; scope: {_cell(_joined([c.scope for c in cases]))}; "
-            f"strategy: {_cell(_joined([c.strategy for c in cases]))}; tools: {_cell(_joined([c.tool for c in cases]))}; "
+            f"{_plural(len(cases), 'case')}; scope: {scopes}; strategy: {strategies}; tools: {tools}; "
             f"requirements: {', '.join(reqs) or 'none'}. {_outcome_sentence(cases)}\n"
         )
         entry = reading["parts"].get(part)
@@ -430,8 +447,14 @@ def _requirements(run: Run) -> str:
         counts = Counter(c.outcome for c in cases)
         parts = sorted({c.part for c in cases})
         rows.append(
-            [rid, _n(len(cases)), _n(counts["passed"]), _n(counts["failed"] + counts["error"]), _n(counts["skipped"]),
-             "; ".join(_cell(p) for p in parts)]  # fmt: skip
+            [
+                rid,
+                _n(len(cases)),
+                _n(counts["passed"]),
+                _n(counts["failed"] + counts["error"]),
+                _n(counts["skipped"]),
+                "; ".join(_cell(p) for p in parts),
+            ]
         )
     return (
         "\n## Requirements and their evidence\n\n"
@@ -464,8 +487,15 @@ def _coverage(coverage: dict[str, Any], reading: dict[str, Any], args: str) -> s
     for pkg in sorted(packages):
         sums = _sum(packages[pkg])
         rows.append(
-            [f"`{pkg}`", _n(len(packages[pkg])), _n(sums["statements"]), _n(sums["missing"]), _n(sums["branches"]),
-             _n(sums["missing_branches"]), _pct(percent(sums))]  # fmt: skip
+            [
+                f"`{pkg}`",
+                _n(len(packages[pkg])),
+                _n(sums["statements"]),
+                _n(sums["missing"]),
+                _n(sums["branches"]),
+                _n(sums["missing_branches"]),
+                _pct(percent(sums)),
+            ]
         )
     gate = re.search(r"--cov-fail-under[= ](\d+(?:\.\d+)?)", args)
     total = percent(totals)
@@ -492,12 +522,19 @@ def _coverage(coverage: dict[str, Any], reading: dict[str, Any], args: str) -> s
     out.append("\n### Least-covered modules\n\n")
     if ranked:
         lines = [
-            [f"`{name}`", _n(d["statements"]), _n(d["missing"]), _n(d["missing_branches"]), _pct(pct),
-             _cell(d["missing_lines"] or "none (only branches)")]  # fmt: skip
+            [
+                f"`{name}`",
+                _n(d["statements"]),
+                _n(d["missing"]),
+                _n(d["missing_branches"]),
+                _pct(pct),
+                _cell(d["missing_lines"] or "none (only branches)"),
+            ]
             for pct, name, d in ranked
         ]
         out.append(
-            f"The {_plural(len(ranked), 'module')} with the lowest coverage, and the lines no test ran:\n\n"
+            f"The modules with the lowest coverage (at most {LEAST_COVERED}; fully covered modules and files "
+            "without code are left out), and the lines no test ran:\n\n"
             + _table(
                 ["Module", "Statements", "Missed", "Missed branches", "Coverage", "Lines never run"],
                 lines,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT = Path("docs/results")
+RUN_DIR = Path("var/test-run")  # where `make test` has pytest write the run (TEST_RUN in the Makefile)
 JUNIT = "junit.xml"
 COVERAGE = "coverage.json"
 # pytest's exit codes: 0 all passed, 1 some failed (or the coverage gate); the others mean the run
@@ -39,17 +40,13 @@ class SnapshotError(Exception):
 
 def missing_ranges(lines: list[int]) -> str:
     """[3, 4, 5, 9] -> '3-5, 9': consecutive line numbers only, so the ranges count the lines exactly."""
-    out: list[str] = []
-    ordered = sorted(lines)
-    start = prev = None
-    for n in [*ordered, None]:
-        if start is not None and (n is None or n != prev + 1):
-            out.append(str(start) if start == prev else f"{start}-{prev}")
-            start = None
-        if n is not None and start is None:
-            start = n
-        prev = n
-    return ", ".join(out)
+    runs: list[list[int]] = []
+    for n in sorted(lines):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in runs)
 
 
 def count_ranges(text: str) -> int:
@@ -83,7 +80,12 @@ def compact_coverage(report: dict[str, Any]) -> dict[str, Any]:
         meta = report["meta"]
     except (KeyError, TypeError) as exc:
         raise SnapshotError(f"not a coverage.py JSON report (missing {exc})") from exc
-    return {"coverage_version": meta.get("version"), "branch": meta.get("branch_coverage"), "totals": totals, "files": files}
+    return {
+        "coverage_version": meta.get("version"),
+        "branch": meta.get("branch_coverage"),
+        "totals": totals,
+        "files": files,
+    }
 
 
 def dump_coverage(coverage: dict[str, Any]) -> str:
@@ -100,9 +102,8 @@ def _clean_text(text: str, root: Path) -> str:
     return text
 
 
-def clean_junit(tree: ET.ElementTree, root: Path, commit: str, dirty: bool, exit_status: int) -> ET.ElementTree:
-    """The JUnit tree without host name and machine paths, with the run's commit and exit status."""
-    suites = tree.getroot()
+def clean_junit(suites: ET.Element, root: Path, commit: str, dirty: bool, exit_status: int) -> None:
+    """Strip the JUnit tree of host name and machine paths; add the run's commit and exit status."""
     suite = suites.find("testsuite") if suites.tag == "testsuites" else suites
     if suite is None:
         raise SnapshotError("the JUnit file has no <testsuite>")
@@ -121,8 +122,7 @@ def clean_junit(tree: ET.ElementTree, root: Path, commit: str, dirty: bool, exit
             element.set(key, _clean_text(value, root))
         if element.text and element.text.strip():
             element.text = _clean_text(element.text, root)
-    ET.indent(tree, space=" ")
-    return tree
+    ET.indent(suites, space=" ")
 
 
 def git_state(root: Path) -> tuple[str, bool]:
@@ -148,9 +148,11 @@ def write(run_dir: Path, out_dir: Path, root: Path, exit_status: int) -> list[Pa
     junit_in, coverage_in = run_dir / JUNIT, run_dir / COVERAGE
     for path in (junit_in, coverage_in):
         if not path.is_file():
-            raise SnapshotError(f"{path} is missing: run pytest with --junitxml={junit_in} --cov-report=json:{coverage_in}")
+            raise SnapshotError(
+                f"{path} is missing: run pytest with --junitxml={junit_in} --cov-report=json:{coverage_in}"
+            )
     try:
-        tree = ET.parse(junit_in)
+        suites = ET.parse(junit_in).getroot()
     except ET.ParseError as exc:
         raise SnapshotError(f"{junit_in} is not XML: {exc}") from exc
     try:
@@ -159,9 +161,11 @@ def write(run_dir: Path, out_dir: Path, root: Path, exit_status: int) -> list[Pa
         raise SnapshotError(f"{coverage_in} is not JSON: {exc}") from exc
     commit, dirty = git_state(root)
     coverage = compact_coverage(report)
-    tree = clean_junit(tree, root.resolve(), commit, dirty, exit_status)
+    if suites is None:
+        raise SnapshotError(f"{junit_in} is empty")
+    clean_junit(suites, root.resolve(), commit, dirty, exit_status)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tree.write(out_dir / JUNIT, encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(suites).write(out_dir / JUNIT, encoding="utf-8", xml_declaration=True)
     (out_dir / COVERAGE).write_text(dump_coverage(coverage), encoding="utf-8")
     return [out_dir / JUNIT, out_dir / COVERAGE]
 

@@ -9,6 +9,7 @@ pytest's arguments, so a page built from a partial run says which tests it selec
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -48,4 +49,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _record_pytest_arguments(record_testsuite_property, pytestconfig: pytest.Config) -> None:
-    record_testsuite_property("pytest_args", " ".join(pytestconfig.invocation_params.args))
+    record_testsuite_property("pytest_args", shlex.join(pytestconfig.invocation_params.args))
