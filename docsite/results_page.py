@@ -299,7 +299,9 @@ def _summary(run: Run, coverage: dict[str, Any]) -> str:
     short = commit[:12] if commit != "unknown" else commit
     dirty = props.get("git_dirty") == "true"
     args = props.get("pytest_args", "")
-    chosen = selection(args)
+    chosen = [_code(c) for c in selection(args)]
+    if props.get("deselected", "0") != "0":
+        chosen.append(f"{_cell(props['deselected'])} collected tests deselected")
     total = percent(coverage["totals"])
     lines = [
         "\n## Summary\n",
@@ -317,7 +319,7 @@ def _summary(run: Run, coverage: dict[str, Any]) -> str:
         lines.append(" Every test that ran passed.")
     if chosen:
         lines.append(
-            "\n\nThis run selected part of the suite (" + ", ".join(_code(c) for c in chosen) + "), so it does not "
+            "\n\nThis run selected part of the suite (" + ", ".join(chosen) + "), so it does not "
             "show the state of the whole project: `make test` runs every test and replaces this snapshot."
         )
     if dirty:

@@ -3,7 +3,8 @@
 With `--junitxml`, every <testcase> carries its node id, the catalogue fields (part, scope,
 strategy, tool) and its requirement ids, read as scripts/test_catalogue.py reads them, so the
 results page can group the run by part without collecting the tests again. The suite records
-pytest's arguments, so a page built from a partial run says which tests it selected.
+pytest's arguments and how many collected tests were deselected, so a page built from a partial
+run says so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_MODULE = "catalogue_script"  # the name tests/test_catalogue.py loads the script under
+DESELECTED = pytest.StashKey[int]()
 
 
 def _catalogue() -> ModuleType:
@@ -47,6 +49,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.user_properties.extend(properties(item))
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        stash = items[0].config.stash
+        stash[DESELECTED] = stash.get(DESELECTED, 0) + len(items)
+
+
+def deselected(config: pytest.Config) -> int:
+    """How many collected tests this session deselected (-m, -k, --deselect or a plugin)."""
+    return config.stash.get(DESELECTED, 0)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _record_pytest_arguments(record_testsuite_property, pytestconfig: pytest.Config) -> None:
+def _record_the_selection(record_testsuite_property, pytestconfig: pytest.Config) -> None:
     record_testsuite_property("pytest_args", shlex.join(pytestconfig.invocation_params.args))
+    record_testsuite_property("deselected", deselected(pytestconfig))

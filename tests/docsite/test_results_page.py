@@ -26,6 +26,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import junit_catalogue
 import pytest
 import yaml
 
@@ -104,17 +105,28 @@ def writing_the_snapshot(pytestconfig) -> bool:
 def test_the_snapshot_comes_from_a_complete_run_of_the_whole_suite(writing_the_snapshot, pytestconfig):
     if writing_the_snapshot:
         chosen = results_page.selection(shlex.join(pytestconfig.invocation_params.args))
-        assert chosen == [], f"this run selects {chosen}: the snapshot it writes would hold part of the suite"
+        dropped = junit_catalogue.deselected(pytestconfig)
+        assert chosen == [] and dropped == 0, (
+            f"this run selects {chosen} and deselects {dropped} tests: the snapshot it writes would be partial"
+        )
         return
     props = _props(_suite())
     assert props["exit_status"] in ("0", "1"), props
-    chosen = results_page.selection(props["pytest_args"])
-    assert chosen == [], f"the snapshot's run selected {chosen}; {STALE}"
+    chosen, dropped = results_page.selection(props["pytest_args"]), props.get("deselected", "an unrecorded number of")
+    assert chosen == [] and dropped == "0", (
+        f"the snapshot's run selected {chosen} and deselected {dropped} tests; {STALE}"
+    )
 
 
 @pytest.fixture(scope="module")
-def collected() -> list[dict]:
-    """Every test pytest collects now, with its catalogue fields (collection only, in a subprocess)."""
+def collected(writing_the_snapshot, request) -> list[dict]:
+    """Every test pytest collects now, with its part.
+
+    The run `make test` makes selects the whole suite (the test above fails otherwise), so its own
+    items are the collection; any other run collects the whole suite in a subprocess.
+    """
+    if writing_the_snapshot:
+        return [{"nodeid": i.nodeid, "part": dict(i.user_properties).get("part")} for i in request.session.items]
     code = textwrap.dedent(f"""
         import json, sys
         sys.path.insert(0, {str(ROOT / "scripts")!r})
@@ -129,11 +141,13 @@ def collected() -> list[dict]:
 @pytest.mark.requirement("C12.1")
 @pytest.mark.catalogue(scope="integration", tool=COLLECTING)
 def test_the_snapshot_lists_exactly_the_tests_pytest_collects_now(collected, writing_the_snapshot, request):
-    now = {c["nodeid"] for c in collected}
     if writing_the_snapshot:
-        selected = {item.nodeid for item in request.session.items}
-        assert selected == now, "this run does not select every collected test: its snapshot would be partial"
+        # this run is the collection (see above): what it writes lists exactly its items, with their parts
+        for item in request.session.items:
+            props = dict(item.user_properties)
+            assert props.get("nodeid") == item.nodeid and props.get("part"), item.nodeid
         return
+    now = {c["nodeid"] for c in collected}
     ran = {_props(c).get("nodeid") for c in _suite().findall("testcase")}
     new, gone = sorted(now - ran), sorted(ran - now)
     assert not new and not gone, (
@@ -395,7 +409,7 @@ def test_a_partial_run_says_so_on_the_page(toy, tmp_path):
     assert _run_toy(project, "-k", "test_add and not wrong") == 0
     text = page(project)
     assert "It ran 2 test cases" in text and "Every test that ran passed." in text
-    assert "This run selected part of the suite (`-k test_add and not wrong`)" in text
+    assert "This run selected part of the suite (`-k test_add and not wrong`, 5 collected tests deselected)" in text
     assert "No test failed, and none ended in an error." in text and "No test was skipped." in text
 
 
