@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from docsite.results_snapshot import COVERAGE, JUNIT, SNAPSHOT
+from docsite.results_snapshot import COVERAGE, JUNIT, SNAPSHOT, count_ranges
 
 READING = "reading.yaml"
 LEAST_COVERED = 10
@@ -480,6 +480,21 @@ def _sum(files: list[dict[str, Any]]) -> dict[str, int]:
     return {k: sum(f[k] for f in files) for k in keys}
 
 
+def least_covered(files: dict[str, dict[str, Any]]) -> list[tuple[float, str, dict[str, Any]]]:
+    """The files with code that is not all covered: lowest figure first, then most lines missed."""
+    found = [(pct, name, d) for name, d in files.items() if (pct := percent(d)) is not None and pct < 100]
+    return sorted(found, key=lambda t: (t[0], -t[2]["missing"], t[1]))[:LEAST_COVERED]
+
+
+def _shortened(ranges: str, keep: int = 8) -> str:
+    """The first ranges of missing lines, and how many lines the rest hold (the snapshot has them all)."""
+    parts = [p for p in ranges.split(", ") if p]
+    if len(parts) <= keep:
+        return ranges
+    rest = count_ranges(", ".join(parts[keep:]))
+    return ", ".join(parts[:keep]) + f" and {_plural(rest, 'more line')}"
+
+
 def _coverage(coverage: dict[str, Any], reading: dict[str, Any], args: str) -> str:
     totals, files = coverage["totals"], coverage["files"]
     packages: dict[str, list[dict[str, Any]]] = {}
@@ -517,10 +532,7 @@ def _coverage(coverage: dict[str, Any], reading: dict[str, Any], args: str) -> s
             "Coverage per package",
         ),
     ]
-    ranked = sorted(
-        ((percent(d), name, d) for name, d in files.items() if percent(d) is not None and percent(d) < 100),  # type: ignore[operator]
-        key=lambda t: (t[0], t[1]),
-    )[:LEAST_COVERED]
+    ranked = least_covered(files)
     out.append("\n### Least-covered modules\n\n")
     if ranked:
         lines = [
@@ -530,7 +542,7 @@ def _coverage(coverage: dict[str, Any], reading: dict[str, Any], args: str) -> s
                 _n(d["missing"]),
                 _n(d["missing_branches"]),
                 _pct(pct),
-                _cell(d["missing_lines"] or "none (only branches)"),
+                _cell(_shortened(d["missing_lines"]) or "none (only branches)"),
             ]
             for pct, name, d in ranked
         ]

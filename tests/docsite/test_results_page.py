@@ -522,3 +522,22 @@ def test_the_tests_page_says_where_make_test_writes_the_results_and_make_does_so
     assert f"--junitxml={run}/junit.xml" in dry.stdout and f"--cov-report=json:{run}/coverage.json" in dry.stdout
     assert f"-m docsite.results_snapshot {run} " in dry.stdout
     assert results_snapshot.SNAPSHOT == Path("docs/results")
+
+
+def test_the_least_covered_modules_come_lowest_first_then_most_missed_and_long_ranges_are_shortened():
+    def counts(statements, missing, lines=""):
+        return {
+            "statements": statements,
+            "missing": missing,
+            "branches": 0,
+            "missing_branches": 0,
+            "missing_lines": lines,
+        }
+
+    files = {"a.py": counts(10, 5), "b.py": counts(40, 20), "c.py": counts(10, 0), "d.py": counts(0, 0)}
+    assert [name for _, name, _ in results_page.least_covered(files)] == ["b.py", "a.py"]
+    ranges = ", ".join(f"{n}-{n + 1}" for n in range(1, 40, 3))  # 13 ranges of 2 lines
+    assert (
+        results_page._shortened(ranges, keep=8) == "1-2, 4-5, 7-8, 10-11, 13-14, 16-17, 19-20, 22-23 and 10 more lines"
+    )
+    assert results_page._shortened("1-2, 5", keep=8) == "1-2, 5"
