@@ -30,8 +30,9 @@ import junit_catalogue
 import pytest
 import yaml
 
-from docsite import results_page, results_snapshot
-from docsite.results_page import ResultsError, page
+from docsite import results_data, results_page, results_snapshot
+from docsite.results_data import ResultsError
+from docsite.results_page import page
 from support import ROOT
 
 PART = "Docs: the test results page and its snapshot (docsite/results_page.py, docs/results/)"
@@ -85,7 +86,7 @@ def test_the_snapshots_coverage_totals_equal_the_sums_of_its_files():
     for name, data in files.items():
         assert results_snapshot.count_ranges(data["missing_lines"]) == data["missing"], name
     # the page's own formula gives coverage.py's figure
-    assert results_page.percent(totals) == pytest.approx(totals["percent"], abs=1e-3)
+    assert results_data.percent(totals) == pytest.approx(totals["percent"], abs=1e-3)
 
 
 def test_the_snapshot_holds_no_host_name_and_no_path_of_the_machine():
@@ -104,7 +105,7 @@ def writing_the_snapshot(pytestconfig) -> bool:
 
 def test_the_snapshot_comes_from_a_complete_run_of_the_whole_suite(writing_the_snapshot, pytestconfig):
     if writing_the_snapshot:
-        chosen = results_page.selection(shlex.join(pytestconfig.invocation_params.args))
+        chosen = results_data.selection(shlex.join(pytestconfig.invocation_params.args))
         dropped = junit_catalogue.deselected(pytestconfig)
         assert chosen == [] and dropped == 0, (
             f"this run selects {chosen} and deselects {dropped} tests: the snapshot it writes would be partial"
@@ -112,7 +113,7 @@ def test_the_snapshot_comes_from_a_complete_run_of_the_whole_suite(writing_the_s
         return
     props = _props(_suite())
     assert props["exit_status"] in ("0", "1"), props
-    chosen, dropped = results_page.selection(props["pytest_args"]), props.get("deselected", "an unrecorded number of")
+    chosen, dropped = results_data.selection(props["pytest_args"]), props.get("deselected", "an unrecorded number of")
     assert chosen == [] and dropped == "0", (
         f"the snapshot's run selected {chosen} and deselected {dropped} tests; {STALE}"
     )
@@ -163,7 +164,7 @@ def test_every_collected_part_has_a_reading_and_every_reading_names_a_collected_
     parts = {c["part"] for c in collected}
     assert sorted(parts - set(readings)) == [], "add these parts to docs/results/reading.yaml"
     assert sorted(set(readings) - parts) == [], "these readings name no part of any test: renamed?"
-    assert results_page.missing_readings(sorted(parts), {"parts": readings}) == []
+    assert results_data.missing_readings(sorted(parts), {"parts": readings}) == []
 
 
 def _source_files() -> set[str]:
@@ -493,7 +494,7 @@ def _expand(part: str) -> list[int]:
     ],
 )
 def test_a_selection_of_the_suite_is_recognised_in_pytests_arguments(args, chosen):
-    assert results_page.selection(args) == chosen
+    assert results_data.selection(args) == chosen
 
 
 def test_table_cells_carry_no_markup_and_no_column_break():
