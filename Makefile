@@ -69,8 +69,14 @@ lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup system-deps lint ## lint, then every test, with coverage (gate: 90%)
-	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+# The run's JUnit XML and coverage JSON go to a scratch folder; docsite.results_snapshot turns
+# them into the committed snapshot docs/results/ that docs/test-results.qmd is generated from.
+TEST_RUN := var/test-run
+test: setup system-deps lint ## lint, then every test, with coverage (gate: 90%); results in docs/results/
+	rm -rf $(TEST_RUN)
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90 \
+		--junitxml=$(TEST_RUN)/junit.xml --cov-report=json:$(TEST_RUN)/coverage.json; \
+	status=$$?; $(PY) -m docsite.results_snapshot $(TEST_RUN) --exit-status $$status && exit $$status
 
 clean: setup ## remove the params file's processed data, registry and reports (keeps .venv)
 	@processed=$$($(MS) param processed_dir) && registry=$$($(MS) param registry) && \

@@ -23,6 +23,11 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# ---- test results page (docs/test-results.qmd) ----
+# each test's catalogue markers become JUnit properties when pytest writes --junitxml
+pytest_plugins = ["junit_catalogue"]
+# ---- end of test results page block ----
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", 'live: needs the live Ray Serve service (`-m "not live"` skips it)')
