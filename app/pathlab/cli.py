@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 
-from pathlab import accounts, db
+from pathlab import accounts, db, seed
 from pathlab.settings import Settings, SettingsError, load_settings
 
 
@@ -24,9 +24,15 @@ def _init_db(args: argparse.Namespace, settings: Settings) -> None:
     try:
         before = db.schema_version(conn)
         after = db.migrate(conn)
+        added = seed.load_holding_file(conn, settings.cases.seed_file)
+    except seed.SeedError as exc:
+        raise CliError(str(exc)) from None
     finally:
         conn.close()
-    print(f"database {settings.database.path}: schema version {before} -> {after}")
+    print(
+        f"database {settings.database.path}: schema version {before} -> {after}; "
+        f"{added} new case(s) from the holding file"
+    )
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -84,7 +90,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pathlab", description="The pathology lab's case desk.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("init-db", help="create or migrate the database to the current schema")
+    commands.add_parser("init-db", help="create or migrate the database, then load the holding file's new cases")
     user = commands.add_parser("create-user", help="create a staff account; the password is asked, never an argument")
     user.add_argument("username")
     user.add_argument("--name", help="the name shown in the app and the audit trail (default: the username)")

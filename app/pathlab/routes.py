@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
 from starlette.routing import Route
 
-from pathlab import auth_pages
-from pathlab.web import Ctx, page
-
-
-def home(ctx: Ctx) -> Response:
-    return ctx.render("home.html", title="Home")
-
+from pathlab import auth_pages, case_pages
+from pathlab.web import page
 
 ROUTES = [
-    Route("/", page(home), methods=["GET"]),
+    Route("/", page(case_pages.home), methods=["GET"]),
+    Route("/cases", page(case_pages.case_list), methods=["GET"]),
+    Route("/cases/{accession}", page(case_pages.case_page), methods=["GET"]),
     Route("/login", page(auth_pages.sign_in_form, signed_in=False), methods=["GET"]),
     Route("/login", page(auth_pages.sign_in, form=True, signed_in=False), methods=["POST"]),
     Route("/logout", page(auth_pages.sign_out, form=True), methods=["POST"]),

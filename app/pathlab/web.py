@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -231,7 +232,9 @@ _MESSAGES = {
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     title = _TITLES.get(exc.status_code, "Request refused")
-    message = exc.detail if exc.detail and exc.status_code not in _MESSAGES else _MESSAGES.get(exc.status_code, "")
+    # Starlette's default detail is the status phrase: replace it with words for people
+    default = HTTPStatus(exc.status_code).phrase
+    message = _MESSAGES.get(exc.status_code, default) if exc.detail == default else exc.detail
     return _error_response(request, exc.status_code, title, str(message), dict(exc.headers or {}))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from pathlab import accounts, db
+from pathlab import accounts, db, seed
 from pathlab.settings import PROJECT_DIR, Settings, load_settings
 
 PASSWORD = "a long test passphrase"
@@ -64,6 +64,7 @@ def init_db(settings_path: Path) -> Settings:
     conn = db.connect(settings.database.path)
     try:
         db.migrate(conn)
+        seed.load_holding_file(conn, settings.cases.seed_file)
     finally:
         conn.close()
     return settings

@@ -60,7 +60,7 @@ def test_commands_refuse_a_database_that_was_never_initialised(settings_path: Pa
 
 def test_init_db_reports_the_schema_version(settings_path: Path) -> None:
     first = cli(settings_path, "init-db")
-    assert first.returncode == 0 and f"schema version 0 -> {db.latest_version()}" in first.stdout
+    assert first.returncode == 0 and f"schema version 0 -> {db.latest_version()}; 114 new case(s)" in first.stdout
     again = cli(settings_path, "init-db")
-    assert f"schema version {db.latest_version()} -> {db.latest_version()}" in again.stdout
+    assert f"schema version {db.latest_version()} -> {db.latest_version()}; 0 new case(s)" in again.stdout
     assert load_settings(settings_path).database.path.exists()
