@@ -81,6 +81,12 @@ def load_holding_file(conn: sqlite3.Connection, path: Path) -> int:
                 "INSERT INTO wording (key, text) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET text = excluded.text",
                 (key, text),
             )
+        for position, name in enumerate(doc["diagnosis"]["classes"]):
+            conn.execute(
+                "INSERT INTO diagnosis_classes (name, position) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
         added = 0
         for case in doc["cases"]:
             cursor = conn.execute(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from starlette.routing import Route
 
 from pathlab.routes import ROUTES
+from pathlab.settings import PROJECT_DIR
 from support import LiveApp, add_user, csrf_token
 
 pytestmark = [
@@ -16,9 +19,10 @@ pytestmark = [
     ),
 ]
 
+CASE = json.loads((PROJECT_DIR / "data" / "holding_cases.json").read_text(encoding="utf-8"))["cases"][0]["accession"]
 POST_PATHS = sorted(
     {
-        route.path.replace("{accession}", "FNA-0000")
+        route.path.replace("{accession}", CASE)
         for route in ROUTES
         if isinstance(route, Route) and "POST" in (route.methods or set())
     }
@@ -26,7 +30,7 @@ POST_PATHS = sorted(
 
 
 def test_the_app_has_forms_to_protect() -> None:
-    assert "/login" in POST_PATHS and "/logout" in POST_PATHS
+    assert {"/login", "/logout", f"/cases/{CASE}/diagnosis"} <= set(POST_PATHS)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +48,13 @@ def test_a_form_without_the_right_token_is_refused(
     response = signed_in.post(path, data={**fields, "username": "csrf-tester", "password": "a long test passphrase"})
     assert response.status_code == 403
     assert "This form was not accepted" in response.text
-    assert signed_in.get("/").status_code == 200  # the refusal changed nothing: still signed in
+    assert signed_in.get("/cases").status_code == 200  # the refusal changed nothing: still signed in
+    assert "Awaiting diagnosis" in signed_in.get(f"/cases/{CASE}").text
 
 
 @pytest.mark.parametrize("path", POST_PATHS)
 def test_a_form_posted_from_another_site_is_refused(live: LiveApp, signed_in: httpx.Client, path: str) -> None:
-    token = csrf_token(signed_in, "/")
+    token = csrf_token(signed_in, "/cases")
     response = signed_in.post(path, data={"csrf_token": token}, headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
 

@@ -31,9 +31,9 @@ def test_the_session_cookie_is_httponly_and_samesite(live: LiveApp) -> None:
 
 
 def test_pages_need_a_signed_in_session(live: LiveApp) -> None:
-    response = live.client().get("/?page=2")
+    response = live.client().get("/cases?page=2")
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=%2F%3Fpage%3D2"
+    assert response.headers["location"] == "/login?next=%2Fcases%3Fpage%3D2"
 
 
 def test_sign_in_replaces_the_session_and_stores_only_a_hash(live: LiveApp) -> None:
@@ -46,11 +46,11 @@ def test_sign_in_replaces_the_session_and_stores_only_a_hash(live: LiveApp) -> N
     assert response.status_code == 303 and response.headers["location"] == "/"
     after = client.cookies[name]
     assert after != before
-    home = client.get("/")
+    home = client.get("/cases")
     assert home.status_code == 200 and "Signed in as Dora Keller" in home.text
     stale = live.client()
     stale.cookies.set(name, before)
-    assert stale.get("/").status_code == 303  # the pre-sign-in token opens nothing
+    assert stale.get("/cases").headers.get("location", "").startswith("/login")  # the pre-sign-in token opens nothing
     conn = db.open_database(live.settings.database.path)
     stored = {row[0] for row in conn.execute("SELECT token_hash FROM sessions")}
     assert after not in stored and hashlib.sha256(after.encode()).hexdigest() in stored
@@ -60,12 +60,12 @@ def test_sign_out_ends_the_session_on_the_server(live: LiveApp) -> None:
     add_user(live.settings, "ezra")
     client = live.sign_in("ezra")
     token = client.cookies[live.settings.session.cookie_name]
-    response = post_form(client, "/logout", {}, token_from="/")
+    response = post_form(client, "/logout", {}, token_from="/cases")
     assert response.status_code == 303 and response.headers["location"] == "/login?signed_out=1"
     assert "You are signed out." in client.get("/login?signed_out=1").text
     replay = live.client()
     replay.cookies.set(live.settings.session.cookie_name, token)
-    assert replay.get("/").status_code == 303
+    assert replay.get("/cases").headers.get("location", "").startswith("/login")
 
 
 def test_an_idle_session_expires(live: LiveApp) -> None:
@@ -78,12 +78,12 @@ def test_an_idle_session_expires(live: LiveApp) -> None:
         "UPDATE sessions SET last_seen = ? WHERE token_hash = ?",
         (time.time() - idle - 1, hashlib.sha256(token.encode()).hexdigest()),
     )
-    assert client.get("/").status_code == 303
+    assert client.get("/cases").headers.get("location", "").startswith("/login")
 
 
 def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site(live: LiveApp) -> None:
     add_user(live.settings, "gus")
-    for asked, landed in (("/?page=2", "/?page=2"), ("//evil.example/", "/"), ("https://evil.example/", "/")):
+    for asked, landed in (("/cases?page=2", "/cases?page=2"), ("//evil.example/", "/"), ("https://evil.example/", "/")):
         client = live.client()
         token = client.get("/login", params={"next": asked})
         assert token.status_code == 200
