@@ -143,8 +143,9 @@ app-user: app-setup ## create a lab app account: make app-user NAME=alice [FULL_
 app-system-deps: ## Debian's Chromium for the lab app's browser tests (installed only when missing)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-app-test: app-setup app-system-deps ## the lab app's type check and tests, browser tests included
-	cd app && .venv/bin/mypy && .venv/bin/python -m pytest
+app-test: app-setup app-system-deps ## the lab app's type check, then its tests (browser ones included) with coverage
+	cd app && .venv/bin/mypy && rm -f .coverage .coverage.* && .venv/bin/coverage run -m pytest && \
+		.venv/bin/coverage combine -q && .venv/bin/coverage report
 
 test: app-test
 # ---- end of lab app block -----------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 
 from starlette.responses import RedirectResponse, Response
 
-from pathlab import accounts, audit, throttle
+from pathlab import accounts, audit, sessions, throttle
 from pathlab.db import transaction
 from pathlab.web import Ctx, safe_next
 
@@ -15,6 +15,9 @@ def sign_in_form(ctx: Ctx) -> Response:
     if ctx.user is not None:
         return RedirectResponse(safe_next(ctx.request.query_params.get("next")), status_code=303)
     if ctx.session is None:
+        # a visitor without a session gets one here: the place to drop expired ones too
+        sessions.purge_expired(ctx.conn, ctx.settings.session)
+        throttle.purge(ctx.conn, ctx.settings.login)
         ctx.new_session()
     signed_out = ctx.request.query_params.get("signed_out") == "1"
     return _render(ctx, status_note="You are signed out." if signed_out else None)

@@ -8,7 +8,8 @@ import time
 import httpx
 import pytest
 
-from pathlab import db
+from pathlab import db, sessions, throttle
+from pathlab.settings import Settings
 from support import LiveApp, add_user, post_form
 
 pytestmark = [
@@ -102,3 +103,18 @@ def test_wrong_credentials_say_so_without_telling_which(live: LiveApp) -> None:
     empty = post_form(client, "/login", {"username": "", "password": ""})
     assert empty.status_code == 400
     assert 'aria-describedby="username-error"' in empty.text and 'aria-describedby="password-error"' in empty.text
+
+
+def test_expired_sessions_and_old_failures_are_purged(settings: Settings) -> None:
+    conn = db.open_database(settings.database.path)
+    fresh = sessions.create(conn)
+    stale = sessions.create(conn)
+    long_ago = time.time() - settings.session.absolute_hours * 3600 - 1
+    digest = hashlib.sha256(stale.token.encode()).hexdigest()
+    conn.execute("UPDATE sessions SET created_at = ?, last_seen = ? WHERE token_hash = ?", (long_ago, long_ago, digest))
+    throttle.record_failure(conn, "someone", "127.0.0.1")
+    conn.execute("UPDATE login_failures SET at = ?", (time.time() - settings.login.window_minutes * 60 - 1,))
+    assert sessions.purge_expired(conn, settings.session) == 1
+    throttle.purge(conn, settings.login)
+    assert sessions.load(conn, fresh.token, settings.session) is not None
+    assert conn.execute("SELECT COUNT(*) FROM login_failures").fetchone()[0] == 0
