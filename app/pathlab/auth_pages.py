@@ -36,7 +36,7 @@ def _render(
         "login.html",
         status=status,
         headers=headers,
-        title="Sign in",
+        title=("Error: " if errors else "") + "Sign in",
         errors=errors or {},
         username=username,
         next_path=next_path,
@@ -58,10 +58,7 @@ def sign_in(ctx: Ctx) -> Response:
     wait = throttle.retry_after(ctx.conn, username, address, ctx.settings.login)
     if wait is not None:
         minutes = math.ceil(wait / 60)
-        message = (
-            f"Too many failed sign-ins. Wait {minutes} minute{'s' if minutes != 1 else ''} before trying again, "
-            "or ask a colleague with an administrator's access to check your account."
-        )
+        message = f"Too many failed sign-ins. Wait {minutes} minute{'s' if minutes != 1 else ''} before trying again"
         return _render(ctx, 429, {"username": message}, username, headers={"Retry-After": str(wait)})
     user = accounts.authenticate(ctx.conn, username, password)
     if user is None:

@@ -148,7 +148,10 @@ def _handle(handler: Handler, request: Request, data: dict[str, str], form: bool
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         else:
-            response = handler(ctx)
+            try:
+                response = handler(ctx)
+            except HTTPException as exc:
+                response = _page_error(ctx, exc)
         _apply_cookie(ctx, response, settings)
         return response
     finally:
@@ -229,13 +232,26 @@ _MESSAGES = {
 }
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def _words(exc: HTTPException) -> tuple[str, str]:
     title = _TITLES.get(exc.status_code, "Request refused")
     # Starlette's default detail is the status phrase: replace it with words for people
     default = HTTPStatus(exc.status_code).phrase
-    message = _MESSAGES.get(exc.status_code, default) if exc.detail == default else exc.detail
-    return _error_response(request, exc.status_code, title, str(message), dict(exc.headers or {}))
+    return title, str(_MESSAGES.get(exc.status_code, default) if exc.detail == default else exc.detail)
+
+
+def _page_error(ctx: Ctx, exc: HTTPException) -> Response:
+    """An error met by a page handler: shown inside the signed-in layout, with its navigation."""
+    title, message = _words(exc)
+    headers = dict(exc.headers or {})
+    if _wants_problem_json(ctx.request):
+        return _error_response(ctx.request, exc.status_code, title, message, headers)
+    return ctx.render("error.html", status=exc.status_code, headers=headers, title=title, message=message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    title, message = _words(exc)
+    return _error_response(request, exc.status_code, title, message, dict(exc.headers or {}))
 
 
 async def _form_error(request: Request, exc: Exception) -> Response:

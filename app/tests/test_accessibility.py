@@ -65,7 +65,7 @@ def _recorded(page: Page, live: LiveApp) -> None:
 # Each state: how to reach it once signed in (None: before signing in), and the title it must have.
 STATES: dict[str, tuple[Callable[[Page, LiveApp], object] | None, str]] = {
     "sign-in": (None, "Sign in · Pathology lab case desk"),
-    "sign-in error": (None, "Sign in · Pathology lab case desk"),
+    "sign-in error": (None, "Error: Sign in · Pathology lab case desk"),
     "list": (lambda p, live: p.goto(live.url + "/cases?sort=status&order=desc&page=2"), "Cases, page 2 of 6"),
     "list, no match": (lambda p, live: p.goto(live.url + "/cases?q=zzz"), "Cases, page 1 of 1, search “zzz”"),
     "case": (lambda p, live: p.goto(f"{live.url}/cases/{CASE}"), f"Case {CASE}"),

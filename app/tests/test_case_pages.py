@@ -100,3 +100,9 @@ def test_a_case_page_shows_every_measurement_with_its_unit_and_wording(client: h
 def test_an_unknown_case_is_a_404_page(client: httpx.Client) -> None:
     response = client.get("/cases/FNA-9999")
     assert response.status_code == 404 and "no case with this accession number" in response.text
+
+
+def test_an_error_page_keeps_the_signed_in_navigation(client: httpx.Client) -> None:
+    page = client.get("/cases/FNA-9999").text
+    assert '<nav aria-label="Main">' in page and "Signed in as" in page
+    assert "<title>Page not found · " in page
