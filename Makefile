@@ -121,3 +121,37 @@ client: ## create an API client: make client NAME=my-app [SCOPES=predict,feedbac
 	@$(MAKE) --no-print-directory -s setup >&2
 	@$(PY) -m serve.auth create-client $(NAME) --scopes $(SCOPES) --kind $(KIND) $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 # ---- end of API service block ------------------------------------------------------------
+
+# ---- lab app (app/): a self-contained client application, see app/README.md -------------
+# It has its own .venv from app/requirements.lock (the same pins as requirements.lock), so it
+# could leave this repository unchanged; these targets only call into it.
+.PHONY: app app-setup app-user app-test app-system-deps
+APP_VENV := app/.venv
+APP_PY := $(APP_VENV)/bin/python
+
+app-setup: $(APP_VENV)/.installed ## create app/.venv with the lab app's locked dependencies
+
+$(APP_VENV)/.installed: app/requirements.lock app/pyproject.toml
+	test -x $(APP_PY) || $(PYTHON) -m venv $(APP_VENV)
+	$(APP_PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(APP_VENV)/bin/uv pip install --quiet --python $(APP_PY) -r app/requirements.lock
+	$(APP_VENV)/bin/uv pip install --quiet --python $(APP_PY) --no-deps --config-settings editable_mode=compat -e app
+	touch $@
+
+app: app-setup ## run the lab app on 127.0.0.1 (port in app/settings.toml); accounts: make app-user
+	cd app && .venv/bin/python -m pathlab init-db && .venv/bin/python -m pathlab serve
+
+app-user: app-setup ## create a lab app account: make app-user NAME=alice [FULL_NAME='Alice Martin'] (asks the password)
+	@test -n "$(NAME)" || { echo "usage: make app-user NAME=alice [FULL_NAME='Alice Martin']" >&2; exit 2; }
+	cd app && .venv/bin/python -m pathlab init-db >/dev/null && \
+		.venv/bin/python -m pathlab create-user '$(NAME)' $(if $(FULL_NAME),--name '$(subst ','\'',$(FULL_NAME))')
+
+app-system-deps: ## Debian's Chromium for the lab app's browser tests (installed only when missing)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+app-test: app-setup app-system-deps ## the lab app's type check, then its tests (browser ones included) with coverage
+	cd app && .venv/bin/mypy && rm -f .coverage .coverage.* && .venv/bin/coverage run -m pytest && \
+		.venv/bin/coverage combine -q && .venv/bin/coverage report
+
+test: app-test
+# ---- end of lab app block -----------------------------------------------------------------

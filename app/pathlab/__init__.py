@@ -1,0 +1,1 @@
+"""Case desk of a pathology lab: fine-needle-aspirate cases, final diagnoses, audit trail."""

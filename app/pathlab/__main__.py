@@ -1,0 +1,5 @@
+import sys
+
+from pathlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,19 @@
+"""Every route of the app, in one table."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from pathlab import auth_pages, case_pages
+from pathlab.web import page
+
+ROUTES = [
+    Route("/", page(case_pages.home), methods=["GET"]),
+    Route("/cases", page(case_pages.case_list), methods=["GET"]),
+    Route("/cases/{accession}", page(case_pages.case_page), methods=["GET"]),
+    Route("/cases/{accession}/diagnosis", page(case_pages.record_diagnosis, form=True), methods=["POST"]),
+    Route("/audit", page(case_pages.audit_trail), methods=["GET"]),
+    Route("/login", page(auth_pages.sign_in_form, signed_in=False), methods=["GET"]),
+    Route("/login", page(auth_pages.sign_in, form=True, signed_in=False), methods=["POST"]),
+    Route("/logout", page(auth_pages.sign_out, form=True), methods=["POST"]),
+]
