@@ -52,7 +52,7 @@ class _Scan(HTMLParser):
         self.inserts: list[tuple[int, str]] = []
         self.counts = {"code": 0, "output": 0, "table": 0, "maths": 0}
         self.regions = 0
-        self.pending_wrap: list[tuple[_Element, str]] = []
+        self.pending_wrap: list[_Element] = []  # tables in no scroller, to wrap in one
 
     def position(self) -> int:
         line, col = self.getpos()
@@ -70,7 +70,7 @@ class _Scan(HTMLParser):
                 if outer.scroller:
                     outer.has_inner_scroller = True
         if tag == "table" and not any(outer.scroller for outer in self.stack):
-            self.pending_wrap.append((el, self.label_for_table(None)))
+            self.pending_wrap.append(el)
         if tag not in VOID:
             self.stack.append(el)
 
@@ -96,7 +96,11 @@ class _Scan(HTMLParser):
                 self.finish(el)
 
     def finish(self, el: _Element) -> None:
-        if el.tag == "table" and self.pending_wrap and self.pending_wrap[-1][0] is el:
+        if el.tag == "table":
+            holder = next((outer for outer in reversed(self.stack) if outer.scroller), None)
+            if holder is not None:  # the container that scrolls is named by the table's caption
+                holder.caption += el.caption
+        if el.tag == "table" and self.pending_wrap and self.pending_wrap[-1] is el:
             self.pending_wrap.pop()
             end = self.text.index(">", self.position()) + 1
             label = self.label_for_table(" ".join(el.caption))
@@ -130,9 +134,7 @@ class _Scan(HTMLParser):
             return {"aria-label": f"Output {self.counts['output']}"}
         return {"aria-label": self.label_for_table(" ".join(el.caption))}
 
-    def label_for_table(self, caption: str | None) -> str:
-        if caption is None:
-            return ""
+    def label_for_table(self, caption: str) -> str:
         self.counts["table"] += 1
         text = " ".join(caption.split())
         return f"Table: {text}" if text else f"Table {self.counts['table']}"
