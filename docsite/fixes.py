@@ -23,7 +23,14 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 SCROLLER_CLASSES = {"sd-table", "cell-output-display", "table-responsive", "ms-scroll-table"}
 WRAPPER_CLASS = "ms-scroll-table"
 # classes of a code block's <pre> that are not its language
-NOT_A_LANGUAGE = {"sourceCode", "code-with-copy", "number-lines", "cell-code", "code-overflow-wrap", "code-overflow-scroll"}
+NOT_A_LANGUAGE = {
+    "sourceCode",
+    "code-with-copy",
+    "number-lines",
+    "cell-code",
+    "code-overflow-wrap",
+    "code-overflow-scroll",
+}
 
 
 @dataclass
@@ -126,7 +133,9 @@ class _Scan(HTMLParser):
         if "math" in el.classes:
             self.counts["maths"] += 1
             return {"aria-label": f"Equation {self.counts['maths']}"}
-        described = next((o.attrs["aria-describedby"] for o in reversed(self.stack) if "aria-describedby" in o.attrs), None)
+        described = next(
+            (o.attrs["aria-describedby"] for o in reversed(self.stack) if "aria-describedby" in o.attrs), None
+        )
         if described:
             return {"aria-labelledby": described}
         if "cell-output-display" in el.classes and not el.caption:
@@ -140,7 +149,9 @@ class _Scan(HTMLParser):
         return f"Table: {text}" if text else f"Table {self.counts['table']}"
 
     def insert_attrs(self, el: _Element, attrs: dict[str, str]) -> None:
-        self.inserts.append((el.start + 1 + len(el.tag), " " + " ".join(f'{k}="{html.escape(v)}"' for k, v in attrs.items())))
+        self.inserts.append(
+            (el.start + 1 + len(el.tag), " " + " ".join(f'{k}="{html.escape(v)}"' for k, v in attrs.items()))
+        )
 
 
 def region_attrs(label: str) -> str:

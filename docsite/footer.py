@@ -19,8 +19,4 @@ def project_version(root: Path) -> str:
 def footer_html(root: Path) -> str:
     version = html.escape(project_version(root))
     # a <footer> directly under <body> is the page's contentinfo landmark
-    return (
-        '<footer class="footer ms-footer">\n'
-        f'<p class="ms-footer-text">modelship, version {version}</p>\n'
-        "</footer>\n"
-    )
+    return f'<footer class="footer ms-footer">\n<p class="ms-footer-text">modelship, version {version}</p>\n</footer>\n'

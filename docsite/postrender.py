@@ -39,8 +39,11 @@ def main() -> int:
         print(f"post-render: no output folder {out}", file=sys.stderr)
         return 1
     pages, regions, imports = fix_site(out)
-    print(f"post-render: {pages} page(s), {regions} scrollable region(s) made focusable, "
-          f"{imports} third-party @import(s) removed", file=sys.stderr)
+    print(
+        f"post-render: {pages} page(s), {regions} scrollable region(s) made focusable, "
+        f"{imports} third-party @import(s) removed",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -155,7 +155,9 @@ def heading_problems(page: Page) -> list[str]:
                  .filter(h => h.getClientRects().length > 0 || h.closest('main'))
                  .map(h => Number(h.tagName[1]))"""
     )
-    in_main: list[int] = page.evaluate("() => [...document.querySelectorAll('main :is(h1,h2,h3,h4,h5,h6)')].map(h => Number(h.tagName[1]))")
+    in_main: list[int] = page.evaluate(
+        "() => [...document.querySelectorAll('main :is(h1,h2,h3,h4,h5,h6)')].map(h => Number(h.tagName[1]))"
+    )
     problems = []
     if levels.count(1) != 1:
         problems.append(f"{levels.count(1)} h1 element(s), expected one")
@@ -171,9 +173,11 @@ def images_without_alt(page: Page) -> list[str]:
     """Every <img> needs an alt attribute (empty only for decoration); svg images need a name."""
     return page.evaluate(
         """() => [
-            ...[...document.querySelectorAll('img:not([alt])')].map(i => 'img ' + (i.getAttribute('src') || '').slice(0, 80)),
+            ...[...document.querySelectorAll('img:not([alt])')]
+                .map(i => 'img ' + (i.getAttribute('src') || '').slice(0, 80)),
             ...[...document.querySelectorAll('svg[role=img]')]
-                .filter(s => !s.getAttribute('aria-label') && !s.getAttribute('aria-labelledby') && !s.querySelector('title'))
+                .filter(s => !s.getAttribute('aria-label') && !s.getAttribute('aria-labelledby')
+                             && !s.querySelector('title'))
                 .map(() => 'svg[role=img] without a name'),
         ]"""
     )
@@ -245,8 +249,10 @@ class LinkChecker:
 
 def page_urls(base_url: str, folder: Path) -> dict[str, str]:
     """Every HTML page under a served folder: its path from the root -> its URL."""
-    return {p.relative_to(folder).as_posix(): urljoin(base_url, p.relative_to(folder).as_posix())
-            for p in sorted(folder.rglob("*.html"))}
+    return {
+        p.relative_to(folder).as_posix(): urljoin(base_url, p.relative_to(folder).as_posix())
+        for p in sorted(folder.rglob("*.html"))
+    }
 
 
 # ---------------------------------------------------------------- keyboard
@@ -263,7 +269,9 @@ class Stop:
     @property
     def indicator_visible(self) -> bool:
         """A focus ring: an outline of some width, or a box-shadow, that the element lacks unfocused."""
-        has_outline = self.focused["outlineStyle"] != "none" and float(self.focused["outlineWidth"].rstrip("px") or 0) > 0
+        has_outline = (
+            self.focused["outlineStyle"] != "none" and float(self.focused["outlineWidth"].rstrip("px") or 0) > 0
+        )
         has_shadow = self.focused["boxShadow"] not in ("", "none")
         return (has_outline or has_shadow) and self.focused != self.unfocused
 
@@ -271,12 +279,14 @@ class Stop:
 _DESCRIBE = """el => {
     const id = el.id ? '#' + el.id : '';
     const cls = el.classList.length ? '.' + [...el.classList].slice(0, 2).join('.') : '';
-    const text = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('placeholder') || '').trim().slice(0, 40);
+    const text = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('placeholder') || '')
+        .trim().slice(0, 40);
     return `${el.tagName.toLowerCase()}${id}${cls} "${text}"`;
 }"""
 
 _RING = """el => { const s = getComputedStyle(el);
-    return {outlineStyle: s.outlineStyle, outlineWidth: s.outlineWidth, outlineColor: s.outlineColor, boxShadow: s.boxShadow}; }"""
+    return {outlineStyle: s.outlineStyle, outlineWidth: s.outlineWidth, outlineColor: s.outlineColor,
+            boxShadow: s.boxShadow}; }"""
 
 
 def tabbable(page: Page) -> list[str]:
@@ -307,10 +317,12 @@ def tab_walk(page: Page, limit: int = 2000) -> list[Stop]:
     for _ in range(limit):
         page.keyboard.press("Tab")
         state = page.evaluate(
-            f"""() => {{ const el = document.activeElement; const ring = {_RING}; const describe = {_DESCRIBE};
+            f"""() => {{ const el = document.activeElement;
+            const ring = {_RING}; const describe = {_DESCRIBE};
             if (!el || el === document.body || el.dataset.msVisited) return null;
             el.dataset.msVisited = '1';
-            return {{element: describe(el), focused: ring(el), unfocused: window.__unfocused.get(el) || ring(el)}}; }}"""
+            return {{element: describe(el), focused: ring(el),
+                     unfocused: window.__unfocused.get(el) || ring(el)}}; }}"""
         )
         if state is None:
             break

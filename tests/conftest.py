@@ -68,9 +68,8 @@ def synthetic(tmp_path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, launched once per session through Playwright (tests/browser_support.py)."""
-    from playwright.sync_api import sync_playwright
-
     from browser_support import launch
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = launch(playwright)
@@ -87,4 +86,6 @@ def executed_notebooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pipeline-run")
     run_pipeline(small_params(folder), folder / "reports")
     return folder / "reports"
+
+
 # ---- end of browser and notebooks fixtures -------------------------------------------------------------

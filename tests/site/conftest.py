@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from browser_support import serve_folder
+
 from support import tracked_copy
 
 
@@ -28,8 +28,13 @@ class BuiltSite:
 
 def build_site(source: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     # run from the copy, so that `-m docsite` and the render scripts are the copy's own
-    return subprocess.run([sys.executable, "-m", "docsite", "build", "--root", str(source)], cwd=source,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "docsite", "build", "--root", str(source)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ links, or the site tests' zeros would prove nothing. (C9.11, C11.9, C12.7, C13.8
 from __future__ import annotations
 
 import pytest
-
 from browser_support import (
     LinkChecker,
     axe_violations,
@@ -63,7 +62,9 @@ def test_every_check_reports_what_is_wrong(browser, served):
         page = visit.page
         rules = {v["id"] for v in axe_violations(page)}
         assert {"html-has-lang", "document-title", "image-alt"} <= rules
-        assert "image-alt" in describe_violations(axe_violations(page)) and "img" in describe_violations(axe_violations(page))
+        assert "image-alt" in describe_violations(axe_violations(page)) and "img" in describe_violations(
+            axe_violations(page)
+        )
         assert title(page) == ""
         assert heading_problems(page) == ["2 h1 element(s), expected one", "h2 followed by h4"]
         assert len(images_without_alt(page)) == 2

@@ -28,8 +28,10 @@ PAGE = """<!doctype html><html lang="en"><body>
 <pre><code>569 rows</code></pre>
 </div>
 <div id="tbl-x" class="quarto-float"><figure><figcaption id="tbl-x-caption">Scopes</figcaption>
-<div aria-describedby="tbl-x-caption"><div class="sd-table"><table><tr><th>a</th></tr></table></div></div></figure></div>
-<div class="cell-output cell-output-display"><table class="dataframe"><caption>Metrics<br>held out</caption><tr><td>1</td></tr></table></div>
+<div aria-describedby="tbl-x-caption"><div class="sd-table"><table><tr><th>a</th></tr></table></div></div>
+</figure></div>
+<div class="cell-output cell-output-display"><table class="dataframe"><caption>Metrics<br>held out</caption>
+<tr><td>1</td></tr></table></div>
 <table><caption>Bare</caption><tr><td>2</td></tr></table>
 <p>Text<br>more <img src="x.png" alt="x"></p>
 </main></body></html>"""
@@ -41,8 +43,13 @@ def test_every_scroller_becomes_one_named_focusable_region():
     assert '<pre tabindex="0" role="region" aria-label="Code block 1 (bash)" class="sourceCode bash' in html
     assert '<pre tabindex="0" role="region" aria-label="Output 1">' in html
     assert '<div tabindex="0" role="region" aria-labelledby="tbl-x-caption" class="sd-table">' in html
-    assert '<div tabindex="0" role="region" aria-label="Table: Metrics held out" class="cell-output cell-output-display">' in html
-    assert '<div class="ms-scroll-table" tabindex="0" role="region" aria-label="Table: Bare"><table><caption>Bare' in html
+    assert (
+        '<div tabindex="0" role="region" aria-label="Table: Metrics held out" class="cell-output cell-output-display">'
+        in html
+    )
+    assert (
+        '<div class="ms-scroll-table" tabindex="0" role="region" aria-label="Table: Bare"><table><caption>Bare' in html
+    )
     assert "</table></div>\n<p>" in html
     assert html.count('tabindex="0"') == fixed.regions == 5
     # the output div around a <pre> is not a second stop: the <pre> is what scrolls
@@ -57,8 +64,10 @@ def test_a_second_pass_changes_nothing():
 
 
 def test_only_imports_from_other_hosts_are_removed():
-    css = ('@import url(https://fonts.googleapis.com/css2?family=Source+Sans+Pro:wght@300;400&display=swap);'
-           '@import "//cdn.example.org/x.css" screen;@import url("local.css");body{color:red}')
+    css = (
+        "@import url(https://fonts.googleapis.com/css2?family=Source+Sans+Pro:wght@300;400&display=swap);"
+        '@import "//cdn.example.org/x.css" screen;@import url("local.css");body{color:red}'
+    )
     out, removed = strip_external_imports(css)
     assert removed == 2 and out == '@import url("local.css");body{color:red}'
 

@@ -13,8 +13,9 @@ from docsite.pages import PAGES, write_all, write_atomic
 
 pytestmark = [
     pytest.mark.requirement("C9.11", "C12.7"),
-    pytest.mark.catalogue(part="Docs site generated pages (docsite/pages.py)", scope="unit",
-                          strategy="example-based", tool="pytest"),
+    pytest.mark.catalogue(
+        part="Docs site generated pages (docsite/pages.py)", scope="unit", strategy="example-based", tool="pytest"
+    ),
 ]
 
 

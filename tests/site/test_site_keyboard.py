@@ -5,7 +5,6 @@ block takes focus and scrolls with the arrow keys. (C9.11, C11.9, C12.7, C13.8)"
 from __future__ import annotations
 
 import pytest
-
 from browser_support import open_page, tab_walk, tabbable
 
 pytestmark = [
@@ -40,7 +39,9 @@ def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_main_content(bro
     with open_page(browser, site_url + path, 1280) as visit:
         page = visit.page
         page.keyboard.press("Tab")
-        first = page.evaluate("() => [document.activeElement.textContent.trim(), document.activeElement.getBoundingClientRect().top]")
+        first = page.evaluate(
+            "() => [document.activeElement.textContent.trim(), document.activeElement.getBoundingClientRect().top]"
+        )
         assert first[0] == "Skip to main content"
         assert first[1] >= 0  # shown on the screen once it has focus
         page.keyboard.press("Enter")

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from browser_support import (
     WIDTHS,
     LinkChecker,
@@ -60,16 +59,21 @@ def audit_table(audits: list[PageAudit]) -> str:
     head = ("page", "px", "axe", "3rd-party", "title", "headings", "img/alt", "h-scroll", "links")
     rows = [head]
     for a in audits:
-        rows.append((
-            a.path, str(a.width),
-            "ok" if not a.violations else f"{sum(len(v['nodes']) for v in a.violations)} in {len(a.violations)} rule(s)",
-            "none" if not a.blocked else f"{len(a.blocked)} blocked",
-            "ok" if a.title else "MISSING",
-            "ok" if not a.headings else "; ".join(a.headings),
-            f"{a.images}/{a.images - len(a.missing_alt)}",
-            "ok" if a.overflow <= 0 else f"+{a.overflow}px",
-            f"{a.links} ok" if not a.broken else f"{len(a.broken)} broken",
-        ))
+        rows.append(
+            (
+                a.path,
+                str(a.width),
+                "ok"
+                if not a.violations
+                else f"{sum(len(v['nodes']) for v in a.violations)} in {len(a.violations)} rule(s)",
+                "none" if not a.blocked else f"{len(a.blocked)} blocked",
+                "ok" if a.title else "MISSING",
+                "ok" if not a.headings else "; ".join(a.headings),
+                f"{a.images}/{a.images - len(a.missing_alt)}",
+                "ok" if a.overflow <= 0 else f"+{a.overflow}px",
+                f"{a.links} ok" if not a.broken else f"{len(a.broken)} broken",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -84,25 +88,40 @@ def audits(browser, built_site, site_url) -> list[PageAudit]:
         for width in WIDTHS:
             with open_page(browser, url, width) as visit:
                 page = visit.page
-                found.append(PageAudit(
-                    path=path, width=width, violations=axe_violations(page), blocked=list(visit.blocked),
-                    title=title(page), headings=heading_problems(page),
-                    images=page.locator("img").count(), missing_alt=images_without_alt(page),
-                    overflow=horizontal_overflow(page), links=len(internal_links(page)), broken=checker.broken(page),
-                    footer=page.locator("footer").last.inner_text() if page.locator("footer").count() else "",
-                ))
+                found.append(
+                    PageAudit(
+                        path=path,
+                        width=width,
+                        violations=axe_violations(page),
+                        blocked=list(visit.blocked),
+                        title=title(page),
+                        headings=heading_problems(page),
+                        images=page.locator("img").count(),
+                        missing_alt=images_without_alt(page),
+                        overflow=horizontal_overflow(page),
+                        links=len(internal_links(page)),
+                        broken=checker.broken(page),
+                        footer=page.locator("footer").last.inner_text() if page.locator("footer").count() else "",
+                    )
+                )
     print(f"\nThe docs site, built in {built_site.seconds:.1f} s, in Chromium:\n{audit_table(found)}")
     return found
 
 
 def test_the_site_has_a_page_for_every_source_and_an_index_at_its_root(built_site):
     out = built_site.out
-    sources = sorted(p.relative_to(built_site.source).with_suffix(".html").as_posix()
-                     for pattern in ("index.qmd", "docs/*.qmd", "reports/*.ipynb") for p in built_site.source.glob(pattern))
+    sources = sorted(
+        p.relative_to(built_site.source).with_suffix(".html").as_posix()
+        for pattern in ("index.qmd", "docs/*.qmd", "reports/*.ipynb")
+        for p in built_site.source.glob(pattern)
+    )
     built = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
     assert built == sources
-    assert "index.html" in built and {"reports/01_data_checks.html", "reports/02_train.html",
-                                      "reports/03_evaluate.html"} <= set(built)
+    assert "index.html" in built and {
+        "reports/01_data_checks.html",
+        "reports/02_train.html",
+        "reports/03_evaluate.html",
+    } <= set(built)
     assert (out / "search.json").stat().st_size > 1000  # site search kept, with every page's text
 
 
