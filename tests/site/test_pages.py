@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from docsite.footer import FOOTER_INCLUDE
+from docsite.footer import FOOTER_INCLUDE, footer_html, project_version
 from docsite.pages import PAGES, write_all, write_atomic
 
 pytestmark = [
@@ -63,3 +63,11 @@ def test_every_generated_file_is_git_ignored(repo_root):
     ignored = (repo_root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert FOOTER_INCLUDE in ignored
     assert [rel for rel in PAGES if rel not in ignored] == []
+
+
+def test_the_footer_carries_the_version_of_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "2.0.1"\n', encoding="utf-8")
+    assert project_version(tmp_path) == "2.0.1"
+    assert footer_html(tmp_path).startswith('<footer class="footer ms-footer">') and "version 2.0.1" in footer_html(
+        tmp_path
+    )
