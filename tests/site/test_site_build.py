@@ -4,6 +4,7 @@ fails the build with a message naming it, and bad arguments exit 2 without a tra
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,35 @@ def test_bad_arguments_exit_2_with_a_message_and_no_traceback(args, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "docsite", *args], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() and "Traceback" not in proc.stderr
+
+
+def fake_quarto(folder: Path, exit_code: int) -> Path:
+    """A `quarto` on PATH that records how it was called: Quarto itself cannot be installed here,
+    and what is tested is the choice of renderer and the call, not Quarto's rendering."""
+    folder.mkdir()
+    script = folder / "quarto"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" > "{folder}/args"\necho "$QUARTO_PYTHON" > "{folder}/python"\n'
+        f'echo "ERROR: rendering stopped" >&2\nexit {exit_code}\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_quarto_on_path_is_used_instead_of_smalldocs(tmp_path, monkeypatch, capsys, exit_code):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "_quarto.yml").write_text("project:\n  type: website\n", encoding="utf-8")
+    bin_dir = fake_quarto(tmp_path / "bin", exit_code)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("QUARTO_PYTHON", raising=False)
+    code = main(["build", "--root", str(tmp_path / "project")])
+    err = capsys.readouterr().err
+    assert (bin_dir / "args").read_text(encoding="utf-8").split() == ["render", str(tmp_path / "project")]
+    assert (bin_dir / "python").read_text(encoding="utf-8").strip() == sys.executable  # runs the render scripts
+    assert "with quarto" in err
+    if exit_code:
+        assert code == 1 and "quarto render failed (exit 1)" in err and "rendering stopped" in err
+    else:
+        assert code == 0
