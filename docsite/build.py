@@ -15,7 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from docsite.captions import lost_captions
+
 CONFIG = "_quarto.yml"
+OUTPUT = "_site"  # project.output-dir
 
 
 class BuildFailed(Exception):
@@ -65,6 +68,12 @@ def build_with_quarto(quarto: str, root: Path) -> str:
     return proc.stderr
 
 
+def check_captions(root: Path) -> None:
+    lost = lost_captions(root, root / OUTPUT)
+    if lost:
+        raise BuildFailed("captions lost:\n  " + "\n  ".join(lost))
+
+
 def build(root: Path) -> BuildResult:
     if not (root / CONFIG).is_file():
         raise BuildFailed(f"{root} has no {CONFIG}")
@@ -74,6 +83,7 @@ def build(root: Path) -> BuildResult:
         renderer, output = "quarto", build_with_quarto(quarto, root)
     else:
         renderer, output = "smalldocs", build_with_smalldocs(root)
+    check_captions(root)
     return BuildResult(renderer, time.perf_counter() - started, output)
 
 
@@ -99,5 +109,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"docsite: the build failed.\n{e}", file=sys.stderr)
         return 1
     print(result.output.strip(), file=sys.stderr)
-    print(f"docsite: built {root / '_site'} with {result.renderer} in {result.seconds:.1f} s", file=sys.stderr)
+    print(f"docsite: built {root / OUTPUT} with {result.renderer} in {result.seconds:.1f} s", file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ fails the build with a message naming it, and bad arguments exit 2 without a tra
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -53,6 +54,19 @@ def test_a_broken_link_fails_the_build_naming_it(project, capsys):
     add_page(project, "broken-link.qmd", "Read [the missing page](nowhere.qmd).")
     assert main(["build", "--root", str(project)]) == 1
     assert "docs/broken-link.qmd: broken link nowhere.qmd" in capsys.readouterr().err
+
+
+def test_a_caption_quarto_would_not_read_fails_the_build_naming_the_cell(project, capsys):
+    path = project / "reports" / "02_train.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    source = "# NBVAL_CHECK_OUTPUT\n#| tbl-cap: A caption under a marker\nsummary"
+    notebook["cells"].append(
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    )
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    assert main(["build", "--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert f"reports/02_train.ipynb: cell {len(notebook['cells'])}: tbl-cap 'A caption under a marker'" in err
 
 
 def test_an_unknown_key_fails_the_build(project, capsys):
