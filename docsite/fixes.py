@@ -110,8 +110,11 @@ class _Scan(HTMLParser):
         if el.tag == "table" and self.pending_wrap and self.pending_wrap[-1] is el:
             self.pending_wrap.pop()
             end = self.text.index(">", self.position()) + 1
-            label = self.label_for_table(" ".join(el.caption))
-            self.inserts.append((el.start, f'<div class="{WRAPPER_CLASS}" {region_attrs(label)}>'))
+            described = self.described_by()
+            caption = " ".join(el.caption)
+            named = {"aria-labelledby": described} if described else {"aria-label": self.label_for_table(caption)}
+            attrs = {"class": WRAPPER_CLASS, "tabindex": "0", "role": "region", **named}
+            self.inserts.append((el.start, f"<div {format_attrs(attrs)}>"))
             self.inserts.append((end, "</div>"))
             self.regions += 1
             return
@@ -133,9 +136,7 @@ class _Scan(HTMLParser):
         if "math" in el.classes:
             self.counts["maths"] += 1
             return {"aria-label": f"Equation {self.counts['maths']}"}
-        described = next(
-            (o.attrs["aria-describedby"] for o in reversed(self.stack) if "aria-describedby" in o.attrs), None
-        )
+        described = self.described_by()
         if described:
             return {"aria-labelledby": described}
         if "cell-output-display" in el.classes and not el.caption:
@@ -143,19 +144,21 @@ class _Scan(HTMLParser):
             return {"aria-label": f"Output {self.counts['output']}"}
         return {"aria-label": self.label_for_table(" ".join(el.caption))}
 
+    def described_by(self) -> str | None:
+        """The id of the caption of the float (a Quarto table or figure) the element is in, if any."""
+        return next((o.attrs["aria-describedby"] for o in reversed(self.stack) if "aria-describedby" in o.attrs), None)
+
     def label_for_table(self, caption: str) -> str:
         self.counts["table"] += 1
         text = " ".join(caption.split())
         return f"Table: {text}" if text else f"Table {self.counts['table']}"
 
     def insert_attrs(self, el: _Element, attrs: dict[str, str]) -> None:
-        self.inserts.append(
-            (el.start + 1 + len(el.tag), " " + " ".join(f'{k}="{html.escape(v)}"' for k, v in attrs.items()))
-        )
+        self.inserts.append((el.start + 1 + len(el.tag), " " + format_attrs(attrs)))
 
 
-def region_attrs(label: str) -> str:
-    return f'tabindex="0" role="region" aria-label="{html.escape(label)}"'
+def format_attrs(attrs: dict[str, str]) -> str:
+    return " ".join(f'{k}="{html.escape(v)}"' for k, v in attrs.items())
 
 
 @dataclass

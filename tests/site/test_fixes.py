@@ -82,3 +82,17 @@ def test_the_theme_smalldocs_ships_loses_its_google_fonts_import(tmp_path):
     assert fix_site(site) == (1, 5, 1)
     assert "@import" not in (site / "site_libs/themes/cosmo.min.css").read_text(encoding="utf-8")
     assert fix_site(site) == (1, 0, 0)
+
+
+def test_a_quarto_table_float_is_wrapped_in_a_region_named_by_its_caption():
+    quarto = (
+        '<div id="tbl-s" class="quarto-float"><figure><figcaption id="tbl-s-caption">Scopes</figcaption>'
+        '<div aria-describedby="tbl-s-caption"><table class="caption-top table"><tr><td>1</td></tr></table>'
+        "</div></figure></div>"
+    )
+    fixed = fix_page(quarto)
+    assert fixed.regions == 1
+    assert (
+        '<div aria-describedby="tbl-s-caption"><div class="ms-scroll-table" tabindex="0" role="region" '
+        'aria-labelledby="tbl-s-caption"><table class="caption-top table">'
+    ) in fixed.html
