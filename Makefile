@@ -60,8 +60,8 @@ promote: setup ## make VERSION=v0002 the production model; REASON='…' override
 rollback: setup ## return production to the version before it
 	$(MS) rollback
 
-system-deps: ## Debian packages the tests use (installed only when missing)
-	@missing=""; for tool in strace wrk; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+system-deps: ## Debian packages the tests use: strace, wrk, chromium (installed only when missing)
+	@missing=""; for tool in strace wrk chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject.toml
@@ -155,3 +155,18 @@ app-test: app-setup app-system-deps ## the lab app's type check, then its tests 
 
 test: app-test
 # ---- end of lab app block -----------------------------------------------------------------
+
+# ---- docs site (docsite/): `make docs` renders _quarto.yml into _site ----------------------
+# The site shows the executed notebooks: `make pipeline` writes them when they are missing.
+# Quarto renders when it is on PATH (it runs the pre/post-render scripts with QUARTO_PYTHON),
+# else smalldocs from .venv; either way a warning or a lost reference fails the build.
+.PHONY: docs
+DOCS_REPORTS := reports/01_data_checks.ipynb reports/02_train.ipynb reports/03_evaluate.ipynb
+
+docs: export QUARTO_PYTHON := $(abspath $(PY))
+docs: setup $(DOCS_REPORTS) ## build the documentation site into _site (Quarto when installed, else smalldocs)
+	$(PY) -m docsite build
+
+$(DOCS_REPORTS) &: | setup
+	@$(MAKE) --no-print-directory pipeline
+# ---- end of docs site ------------------------------------------------------------------

@@ -67,3 +67,30 @@ def wdbc(contract) -> pd.DataFrame:
 @pytest.fixture
 def synthetic(tmp_path) -> dict[str, Path]:
     return make_synthetic(tmp_path / "synthetic")
+
+
+# ---- a real browser and the executed notebooks, for the site tests (and the dashboard and app ones) ----
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, launched once per session through Playwright (tests/browser_support.py)."""
+    from browser_support import launch
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the three notebooks executed once per session by a small pipeline run, with its
+    registry and data in a temporary folder (never models/ or reports/)."""
+    from support import run_pipeline, small_params
+
+    folder = tmp_path_factory.mktemp("pipeline-run")
+    run_pipeline(small_params(folder), folder / "reports")
+    return folder / "reports"
+
+
+# ---- end of browser and notebooks fixtures -------------------------------------------------------------

@@ -103,3 +103,67 @@ SYNTHETIC_OVERRIDES = {
     "min_class_fraction": 0.15,
     "cv_folds": 3,
 }
+
+
+# ---- the pipeline and the docs site, shared by the notebook and site tests --------------------
+PIPELINE_NOTEBOOKS = ("01_data_checks", "02_train", "03_evaluate")
+KERNEL = "modelship"
+
+
+def small_params(folder: Path, **overrides) -> Path:
+    """The project's params with fewer folds, every output (processed data, registry, reports) in `folder`."""
+    values = {
+        "cv_folds": 3,
+        "processed_dir": str(folder / "processed"),
+        "registry": str(folder / "registry"),
+        "reports_dir": str(folder / "reports"),
+        **overrides,
+    }
+    return write_params(folder / "params.yaml", **values)
+
+
+def run_pipeline(params_file: Path, out_dir: Path) -> list[Path]:
+    """Execute the three notebooks in order with papermill, as `make pipeline` does; returns the executed copies."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for name in PIPELINE_NOTEBOOKS:
+        out = out_dir / f"{name}.ipynb"
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / f"{name}.ipynb"),
+            str(out),
+            kernel_name=KERNEL,
+            parameters={"params_file": str(params_file)},
+            cwd=str(ROOT),
+            progress_bar=False,
+        )
+        outputs.append(out)
+    return outputs
+
+
+def tracked_copy(dest: Path) -> Path:
+    """Copy the files git knows (tracked, or new and not ignored) into `dest`: the project as a fresh
+    clone of the working tree would have it, without .venv, reports or any other generated file."""
+    import shutil
+    import subprocess
+
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file():  # a file deleted in the working tree is still in the index
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+# ---- end of the pipeline and docs site helpers --------------------------------------------------

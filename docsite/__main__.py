@@ -1,0 +1,5 @@
+import sys
+
+from docsite.build import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The docs site with a keyboard only: Tab reaches every link and control in document order, each
+with a visible focus indicator; the skip link moves focus to the main content; a scrollable code
+block takes focus and scrolls with the arrow keys. (C9.11, C11.9, C12.7, C13.8)"""
+
+from __future__ import annotations
+
+import pytest
+from browser_support import open_page, tab_walk, tabbable
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.requirement("C9.11", "C11.9", "C12.7", "C13.8"),
+    pytest.mark.catalogue(
+        part="Docs site: keyboard navigation, focus indicator, skip link, scroll regions",
+        scope="end-to-end",
+        strategy="example-based",
+        tool="pytest, Playwright, Debian Chromium",
+    ),
+]
+
+# the home page, a long page with a TOC, tables and code, and an executed notebook
+PAGES = ("index.html", "docs/auth.html", "reports/03_evaluate.html")
+
+
+@pytest.mark.parametrize("width", [1280, 320])
+@pytest.mark.parametrize("path", PAGES)
+def test_tab_reaches_every_link_and_control_in_order_with_a_visible_focus(browser, site_url, path, width):
+    with open_page(browser, site_url + path, width) as visit:
+        expected = tabbable(visit.page)
+        stops = tab_walk(visit.page)
+    assert len(expected) > 5
+    assert [s.element for s in stops] == expected
+    invisible = [f"{s.element}: focused {s.focused}, unfocused {s.unfocused}" for s in stops if not s.indicator_visible]
+    assert not invisible, "\n".join(invisible)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_main_content(browser, site_url, path):
+    with open_page(browser, site_url + path, 1280) as visit:
+        page = visit.page
+        page.keyboard.press("Tab")
+        first = page.evaluate(
+            "() => [document.activeElement.textContent.trim(), document.activeElement.getBoundingClientRect().top]"
+        )
+        assert first[0] == "Skip to main content"
+        assert first[1] >= 0  # shown on the screen once it has focus
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.id") == "quarto-document-content"
+        page.keyboard.press("Tab")  # the next stop is inside the main content, past the navigation
+        assert page.evaluate("() => !!document.activeElement.closest('main')")
+
+
+def test_a_wide_code_block_takes_focus_and_scrolls_with_the_arrow_keys(browser, site_url):
+    with open_page(browser, site_url + "docs/auth.html", 320) as visit:
+        page = visit.page
+        label = page.evaluate(
+            """() => { const r = [...document.querySelectorAll('pre[role=region][tabindex="0"]')]
+                           .find(el => el.scrollWidth > el.clientWidth);
+                       if (!r) return null; r.focus(); return r.getAttribute('aria-label'); }"""
+        )
+        assert label and label.startswith("Code block")
+        before = page.evaluate("() => document.activeElement.scrollLeft")
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        after = page.evaluate("() => document.activeElement.scrollLeft")
+    assert before == 0 and after > 0
