@@ -34,6 +34,13 @@ NOTEBOOKS = ("01_data_checks", "02_train", "03_evaluate")
 KERNEL = "modelship"
 
 
+def as_site_page(test):
+    """Marks a test of the executed notebooks as pages of the docs site, which must be accessible."""
+    test = pytest.mark.requirement("C9.11", "C12.7")(test)
+    return pytest.mark.catalogue(part="Docs site: the executed notebooks as pages",
+                                 tool="pytest, papermill, smalldocs")(test)
+
+
 def run_pipeline(params_file: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = []
@@ -112,11 +119,13 @@ def source_cells(name: str) -> list[nbformat.NotebookNode]:
     return [c for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells if c.cell_type == "code"]
 
 
+@as_site_page
 def test_quarto_options_are_read_from_a_cells_first_lines_only():
     assert quarto_options("#| label: tbl-a\n#| tbl-cap: A.\nx") == ({"label": "tbl-a", "tbl-cap": "A."}, [])
     assert quarto_options("# NBVAL_CHECK_OUTPUT\n#| label: tbl-a\nx") == ({}, ["#| label: tbl-a"])
 
 
+@as_site_page
 def test_every_cell_option_is_where_quarto_reads_it_and_every_label_has_its_caption():
     labelled = []
     for name in NOTEBOOKS:
@@ -203,6 +212,7 @@ def figure_alts(page: Element) -> dict[str, str]:
     return alts
 
 
+@as_site_page
 def test_the_rendered_reports_show_every_caption_their_cells_claim(wdbc_pages):
     for name in NOTEBOOKS:
         page = wdbc_pages[name]
@@ -218,6 +228,7 @@ def test_the_rendered_reports_show_every_caption_their_cells_claim(wdbc_pages):
                 assert caption_of(table), f"{name}: a DataFrame shown without a tbl-cap: {table.text()[:200]}"
 
 
+@as_site_page
 def test_every_figure_of_the_rendered_reports_has_an_id_a_caption_and_an_alt_text(wdbc_pages):
     images = 0
     for name in NOTEBOOKS:
@@ -231,6 +242,7 @@ def test_every_figure_of_the_rendered_reports_has_an_id_a_caption_and_an_alt_tex
     assert images == 3
 
 
+@as_site_page
 def test_cross_references_in_the_rendered_reports_are_links_to_ids_on_the_page(wdbc_pages):
     links = 0
     for name in NOTEBOOKS:
@@ -245,6 +257,7 @@ def test_cross_references_in_the_rendered_reports_are_links_to_ids_on_the_page(w
     assert links >= 2  # the gate's links to the metrics and behaviour tables
 
 
+@as_site_page
 def test_the_figures_alt_texts_state_the_runs_own_numbers(wdbc_run, wdbc_pages):
     folder, _ = wdbc_run
     registry = Registry(folder / "registry")
