@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .contract import Contract
-from .evaluate import BehaviourResult, GateDecision
+from .evaluate import METRIC_LABELS, BehaviourResult, GateDecision
 
 _NO_DECISION_NOTE = "It supports, and does not replace, the judgement of a qualified professional."
 
@@ -26,15 +26,7 @@ def purpose(contract: Contract) -> str:
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
-    names = [
-        ("roc_auc", "ROC AUC"),
-        ("recall", "Recall (positive class)"),
-        ("precision", "Precision"),
-        ("f1", "F1"),
-        ("brier", "Brier score (lower is better)"),
-        ("accuracy", "Accuracy"),
-    ]
-    return "\n".join(f"| {label} | {metrics[key]:.4f} |" for key, label in names if key in metrics)
+    return "\n".join(f"| {label} | {metrics[key]:.4f} |" for key, label in METRIC_LABELS.items() if key in metrics)
 
 
 def _behaviour_row(r: BehaviourResult) -> str:

@@ -52,6 +52,25 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
     }
 
 
+# the headline metrics as reports name them, in the order they show them
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "recall": "Recall (positive class)",
+    "precision": "Precision",
+    "f1": "F1",
+    "brier": "Brier score (lower is better)",
+    "accuracy": "Accuracy",
+}
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """The headline metrics as a table: a DataFrame, whose HTML a report captions from the cell's `tbl-cap`."""
+    rows = [key for key in METRIC_LABELS if key in metrics]
+    return pd.DataFrame(
+        {"value": [float(metrics[key]) for key in rows]}, index=pd.Index([METRIC_LABELS[k] for k in rows])
+    )
+
+
 def confusion_table(metrics: dict[str, Any], contract: Contract) -> pd.DataFrame:
     pos, neg = contract.target.positive, contract.target.negative
     return pd.DataFrame(
