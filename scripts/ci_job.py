@@ -384,7 +384,8 @@ def run_job(workflow_name: str, job_id: str, inputs: dict[str, str], matrix: dic
     check_steps(steps)
 
     run_id = time.strftime("%Y%m%dT%H%M%S")
-    base = root / ARTIFACTS / f"{Path(workflow_name).stem}-{job_id}"
+    # one folder per job (its summary, env files, job.json); artifacts shared by the workflow's jobs
+    base = root / ARTIFACTS / Path(workflow_name).stem / job_id
     shutil.rmtree(base, ignore_errors=True)
     temp = base / "runner-temp"
     temp.mkdir(parents=True)
@@ -410,7 +411,7 @@ def run_job(workflow_name: str, job_id: str, inputs: dict[str, str], matrix: dic
     ctx = context_for(workflow, job, inputs, matrix, runner_env)
     # a runner starts each job in a fresh shell: nothing of an enclosing make carries over
     inherited = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    run = Run(workflow_name, job_id, root, base / "artifacts", inherited)
+    run = Run(workflow_name, job_id, root, base.parent / "artifacts", inherited)
     run.env.update(runner_env)
     for level in (workflow.get("env") or {}, job.get("env") or {}):
         for key, value in level.items():
