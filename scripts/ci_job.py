@@ -417,6 +417,9 @@ def run_job(workflow_name: str, job_id: str, inputs: dict[str, str], matrix: dic
         for key, value in level.items():
             ctx.values["env"][key] = run.env[key] = as_text(substitute(value, ctx))
 
+    if "if" in job and not condition(job["if"], ctx):
+        print(f"== {workflow_name} / {job_id} skipped: its condition `{job['if']}` is false here")
+        return 0
     timeout_s = float(job.get("timeout-minutes", 360)) * 60
     started = time.monotonic()
     failed: str | None = None

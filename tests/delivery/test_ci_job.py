@@ -79,6 +79,12 @@ def test_a_job_with_an_action_it_cannot_emulate_is_refused_before_any_step(tmp_p
     assert not (root / "var/ci-artifacts/docs/publish/job.json").exists()
 
 
+def test_a_job_whose_condition_is_false_is_skipped(capsys):
+    """release runs for a tag model-* only; a branch checkout skips it, as GitHub does."""
+    assert ci_job.main(["model-pipeline", "release", "--root", str(ROOT)]) == 0
+    assert "release skipped: its condition" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
