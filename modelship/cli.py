@@ -149,7 +149,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return 0
     from .summary import gate_markdown
 
-    markdown, passed = gate_markdown(reg, version, load_params(args.params))
+    markdown, passed = gate_markdown(reg, version, load_params(args.params), str(args.params))
     if args.summary:
         # appended: a CI job summary file collects what every step writes
         with open(args.summary, "a", encoding="utf-8") as fh:

@@ -15,8 +15,10 @@ GATED = {
 SHOWN = ("roc_auc", "recall", "precision", "brier", "f1", "accuracy")
 
 
-def gate_markdown(registry: Registry, version: str, params: Params) -> tuple[str, bool]:
-    """(Markdown, passed) for an evaluated version: its metrics against the gate, then the reasons."""
+def gate_markdown(registry: Registry, version: str, params: Params, source: str = "params.yaml") -> tuple[str, bool]:
+    """(Markdown, passed) for an evaluated version: its metrics against the gate, then the reasons.
+
+    The limits shown are those of `params` (read from `source`), the file the evaluation ran with."""
     meta = registry.metadata(version)
     gate = meta.get("gate")
     if not gate:
@@ -39,9 +41,8 @@ def gate_markdown(registry: Registry, version: str, params: Params) -> tuple[str
     lines = [
         f"## Evaluation gate: {version} {verdict}",
         "",
-        f"Decision threshold {threshold:.4f}; production is {registry.production() or 'none'}."
-        if isinstance(threshold, (int, float))
-        else f"Production is {registry.production() or 'none'}.",
+        (f"Decision threshold {threshold:.4f}; " if isinstance(threshold, (int, float)) else "")
+        + f"production is {registry.production() or 'none'}; gate limits from `{source}`.",
         "",
         *rows,
         "",

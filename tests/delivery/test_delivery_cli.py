@@ -30,7 +30,10 @@ pytestmark = [
 
 @pytest.fixture
 def checkout(pipeline_job: JobRun, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The pipeline job's checkout as the working directory (its params hold relative paths)."""
+    """The pipeline job's checkout as the working directory (its params hold relative paths).
+
+    The tests read its registry through the checkout's own params.yaml, which names the same
+    registry as the job's derived file: other tests rerun the job with stricter inputs."""
     assert pipeline_job.returncode == 0, pipeline_job.output[-3000:]
     monkeypatch.chdir(pipeline_job.root)
     return pipeline_job.root
@@ -57,7 +60,7 @@ def test_derive_params_refuses_bad_overrides_and_writes_nothing(overrides, messa
 
 def test_gate_summary_and_require_pass(tmp_path, checkout, capsys):
     summary = tmp_path / "summary.md"
-    args = ["--params", "var/ci/params.yaml", "gate", "v0001", "--summary", str(summary), "--require-pass"]
+    args = ["--params", "params.yaml", "gate", "v0001", "--summary", str(summary), "--require-pass"]
     assert main(args) == 0
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("## Evaluation gate: v0001 passed") and "| brier |" in text and "NO |" not in text
@@ -81,12 +84,12 @@ def test_gate_summary_and_require_pass(tmp_path, checkout, capsys):
 
 
 def test_build_package_in_process_and_refusals(tmp_path, checkout, capsys):
-    params = load_params("var/ci/params.yaml")
+    params = load_params("params.yaml")
     registry = Registry(params.registry)
     archive = build_package(registry, "v0001", params, tmp_path)
     with open_package(archive) as package:
         assert package.version == "v0001" and "SHA256SUMS" not in package.info["files"]
-    assert main(["--params", "var/ci/params.yaml", "package", "--out", str(tmp_path / "cli")]) == 0
+    assert main(["--params", "params.yaml", "package", "--out", str(tmp_path / "cli")]) == 0
     assert "every checksum verified" in capsys.readouterr().out
     assert main(["verify-package", str(tmp_path / "nothing.tar.gz")]) == 1
     assert "package not found" in capsys.readouterr().err
@@ -96,7 +99,7 @@ def test_build_package_in_process_and_refusals(tmp_path, checkout, capsys):
 
 
 def test_an_unevaluated_version_is_not_packaged(tmp_path, checkout):
-    params = load_params("var/ci/params.yaml")
+    params = load_params("params.yaml")
     registry = Registry(tmp_path / "registry")
     shutil.copytree(Path(params.registry) / "versions" / "v0001", tmp_path / "registry/versions/v0001")
     meta_path = tmp_path / "registry/versions/v0001/metadata.json"
