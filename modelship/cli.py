@@ -4,7 +4,10 @@
     python -m modelship promote v0002 [--reason TEXT] [--force]
     python -m modelship rollback [--reason TEXT]
     python -m modelship verify [VERSION]
-    python -m modelship gate [VERSION]
+    python -m modelship gate [VERSION] [--summary FILE] [--require-pass]
+    python -m modelship derive-params --out FILE [--base FILE] [--set "key=value ..."]
+    python -m modelship package [VERSION] [--out DIR]
+    python -m modelship verify-package PACKAGE
     python -m modelship latest
     python -m modelship param KEY
     python -m modelship run-notebook NOTEBOOK [--output PATH]
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from .fileio import write_atomic
+from .packaging import PackageError
 from .params import ParamsError, load_params
 from .registry import Registry, RegistryError
 
@@ -137,7 +143,65 @@ def gate_report(reg: Registry, version: str) -> str:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     reg = _registry(args)
-    print(gate_report(reg, args.version or reg.latest()))
+    version = args.version or reg.latest()
+    print(gate_report(reg, version))
+    if not (args.summary or args.require_pass):
+        return 0
+    from .summary import gate_markdown
+
+    markdown, passed = gate_markdown(reg, version, load_params(args.params), str(args.params))
+    if args.summary:
+        # appended: a CI job summary file collects what every step writes
+        with open(args.summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    if args.require_pass and not passed:
+        print(f"error: the evaluation gate refused {version}: the chain stops here", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_derive_params(args: argparse.Namespace) -> int:
+    """A params file for one run: a base file with some keys changed, validated before it is written."""
+    base = Path(args.base)
+    load_params(base)  # the base must be valid on its own
+    values = yaml.safe_load(base.read_text(encoding="utf-8"))
+    changes: dict[str, Any] = {}
+    for item in shlex.split(args.set or ""):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"override {item!r} is not key=value")
+        changes[key] = yaml.safe_load(raw) if raw else None
+    load_params(base, overrides=changes)  # names an unknown key or a bad value before anything is written
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# derived from {base}" + (f" with: {args.set}" if changes else "") + "\n"
+    write_atomic(out, header + yaml.safe_dump({**values, **changes}, sort_keys=False))
+    print(f"{out}: {base}" + "".join(f", {k}={v!r}" for k, v in changes.items()))
+    return 0
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from .packaging import build_package
+
+    reg = _registry(args)
+    version = args.version or reg.production()
+    if version is None:
+        raise RegistryError("no production model to package: name a version, or run the pipeline first")
+    archive = build_package(reg, version, load_params(args.params), args.out)
+    from .packaging import open_package
+
+    with open_package(archive) as package:  # what was written is what a deployment will accept
+        package.load()
+    print(f"{archive}: {version}, every checksum verified, model loads")
+    return 0
+
+
+def cmd_verify_package(args: argparse.Namespace) -> int:
+    from .packaging import open_package
+
+    with open_package(args.package) as package:
+        package.load()
+        print(f"{args.package}: {package.version}, every checksum verified, model loads")
     return 0
 
 
@@ -235,7 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
         "gate", parents=common, help="the evaluation gate's decision on a version (default: the latest candidate)"
     )
     p.add_argument("version", nargs="?")
+    p.add_argument("--summary", help="append the decision as Markdown to this file (a CI job summary)")
+    p.add_argument("--require-pass", action="store_true", help="exit 1 when the gate refused the version")
     p.set_defaults(func=cmd_gate)
+    p = sub.add_parser("derive-params", parents=common, help="write a params file: a base one with keys changed")
+    p.add_argument("--base", default="params.yaml", help="params file to start from")
+    p.add_argument("--set", help="space-separated key=value overrides (values read as YAML)")
+    p.add_argument("--out", required=True, help="params file to write")
+    p.set_defaults(func=cmd_derive_params)
+    p = sub.add_parser("package", parents=common, help="build the model package of a version (default: production)")
+    p.add_argument("version", nargs="?")
+    p.add_argument("--out", default="var/packages", help="folder of the archive")
+    p.set_defaults(func=cmd_package)
+    p = sub.add_parser("verify-package", parents=common, help="check every checksum of a package and load its model")
+    p.add_argument("package")
+    p.set_defaults(func=cmd_verify_package)
     sub.add_parser(
         "latest",
         parents=common,
@@ -260,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, ParamsError, UsageError) as exc:
+    except (RegistryError, ParamsError, UsageError, PackageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except yaml.YAMLError as exc:

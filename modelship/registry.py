@@ -300,16 +300,20 @@ class Registry:
         return meta
 
     def load(self, version: str) -> LoadedModel:
-        import skops.io as sio
-
         meta = self.verify(version)
         path = self.version_dir(version) / meta.get("model_file", MODEL_FILE)
-        try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except Exception as exc:  # not a skops archive, though it matched its checksum
-            raise IntegrityError(f"model file for {version} cannot be read: {exc}") from None
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
-            raise IntegrityError(f"model file for {version} holds types this project does not trust: {foreign}")
-        model = sio.load(path, trusted=untrusted)
-        return LoadedModel(version=version, model=model, metadata=meta)
+        return LoadedModel(version=version, model=read_model(path, version), metadata=meta)
+
+
+def read_model(path: Path, version: str) -> Any:
+    """Load a skops model file whose checksum was already verified, refusing types we do not trust."""
+    import skops.io as sio  # slow to import: only the commands that read a model pay for it
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # not a skops archive, though it matched its checksum
+        raise IntegrityError(f"model file for {version} cannot be read: {exc}") from None
+    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise IntegrityError(f"model file for {version} holds types this project does not trust: {foreign}")
+    return sio.load(path, trusted=untrusted)
