@@ -12,15 +12,23 @@ import sys
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 import pandas as pd
 import pytest
 import yaml
 from nbval.plugin import find_comment_markers
+from rendered_pages import Element, build_site, caption_of, main_content, read_page
 
 from modelship.registry import Registry
-from rendered_pages import Element, build_site, caption_of, main_content, read_page
-from support import BREAST_CANCER_WORDS, ROOT, SYNTHETIC_OVERRIDES, make_synthetic, write_params
+from support import (
+    BREAST_CANCER_WORDS,
+    KERNEL,
+    PIPELINE_NOTEBOOKS,
+    ROOT,
+    SYNTHETIC_OVERRIDES,
+    make_synthetic,
+    run_pipeline,
+    small_params,
+)
 
 pytestmark = [
     pytest.mark.notebooks,
@@ -30,8 +38,7 @@ pytestmark = [
         scope="end-to-end", strategy="example-based, inspection", tool="pytest, papermill, nbval",
     ),
 ]
-NOTEBOOKS = ("01_data_checks", "02_train", "03_evaluate")
-KERNEL = "modelship"
+NOTEBOOKS = PIPELINE_NOTEBOOKS
 
 
 def as_site_page(test):
@@ -41,28 +48,10 @@ def as_site_page(test):
                                  tool="pytest, papermill, smalldocs")(test)
 
 
-def run_pipeline(params_file: Path, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for name in NOTEBOOKS:
-        out = out_dir / f"{name}.ipynb"
-        pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), kernel_name=KERNEL,
-                            parameters={"params_file": str(params_file)}, cwd=str(ROOT), progress_bar=False)
-        outputs.append(out)
-    return outputs
-
-
-def small_params(folder: Path, **overrides) -> Path:
-    values = {"cv_folds": 3, "processed_dir": str(folder / "processed"), "registry": str(folder / "registry"),
-              "reports_dir": str(folder / "reports"), **overrides}
-    return write_params(folder / "params.yaml", **values)
-
-
 @pytest.fixture(scope="module")
-def wdbc_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("wdbc-pipeline")
-    params_file = small_params(folder)
-    return folder, run_pipeline(params_file, folder / "reports")
+def wdbc_run(executed_notebooks):
+    """The session's small pipeline run on the embedded data (shared with the site tests)."""
+    return executed_notebooks.parent, [executed_notebooks / f"{name}.ipynb" for name in NOTEBOOKS]
 
 
 def outputs_text(path: Path) -> str:
