@@ -101,6 +101,9 @@ class LimitsSection(Section):
     # All such requests together, every replica: bounds the argon2 work that unknown ids and
     # new addresses can cause, whatever the number of addresses.
     token_global_rate_limit: Limit = Limit(limit=120, window_s=60)
+    # Renewals and revocations (the refresh grant, /refresh, /revoke) per source address: they hash
+    # nothing costly, but unbounded they would let one address hammer the token store.
+    renew_ip_rate_limit: Limit = Limit(limit=120, window_s=60)
     # How long a successful authentication makes its (client id, address) known.
     token_known_address_s: float = Field(default=30 * 86_400, gt=0)
     clients: dict[str, ClientLimits] = Field(default_factory=dict)

@@ -155,7 +155,8 @@ def test_a_prediction_id_tells_its_age():
 
 @ACROSS_REPLICAS
 def test_a_prediction_buffered_by_another_replica_is_found_once_flushed(make_api):
-    made_here, elsewhere = make_api(), make_api()  # two replicas: one database, two buffers
+    # two replicas: one database, two buffers; the first flushes only when the test says so
+    made_here, elsewhere = make_api(prediction_flush_s=3600), make_api()
     pid = made_here.predict().json()["predictions"][0]["prediction_id"]
     assert elsewhere.store.get_prediction(pid) is None  # still in the first replica's buffer
     threading.Timer(0.2, made_here.store.flush).start()

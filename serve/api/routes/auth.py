@@ -74,6 +74,16 @@ def admit_token_request(service: Service, pair: str, address: str) -> None:
             raise _rate_limited(detail, wait)
 
 
+def admit_renewal(service: Service, request: Request) -> None:
+    """Let a refresh or a revocation through, or answer 429: one budget per source address. No
+    client id is involved, so no other address's requests can spend it."""
+    address = request.client.host if request.client else "-"
+    lim = service.settings.limits.renew_ip_rate_limit
+    wait = service.token_attempts.take("renew:" + address, 1, lim.limit, lim.window_s)
+    if wait:
+        raise _rate_limited("too many token renewals or revocations from this address; wait", wait)
+
+
 @router.post(
     "/token",
     response_model=TokenResponse,
@@ -92,10 +102,12 @@ async def token(request: Request, service: ServiceDep) -> Any:
     if params.get("grant_type") and params["grant_type"] not in GRANT_TYPES:
         raise oauth_error(400, "unsupported_grant_type", f"grant_type must be one of: {', '.join(GRANT_TYPES)}")
     req = validated_params(TokenRequest, params)
-    # A refresh grant names no client and hashes nothing (as POST /v1/auth/refresh): a shared
-    # bucket for it would let anyone block everyone's renewals.
+    # A refresh grant names no client and hashes nothing (as POST /v1/auth/refresh): it spends only
+    # its address's renewal budget, since a shared bucket would let anyone block everyone's renewals.
     pair = None
-    if req.grant_type != "refresh_token":
+    if req.grant_type == "refresh_token":
+        admit_renewal(service, request)
+    else:
         address = request.client.host if request.client else "-"
         pair = f"{req.client_id or req.username or '-'} {address}"
         admit_token_request(service, pair, address)
@@ -125,6 +137,7 @@ async def refresh(request: Request, service: ServiceDep) -> Any:
     """The refresh token is used up (rotation). Presenting a used one again revokes its whole
     family: a stolen token then stops working for the thief and the owner alike."""
     req = validated_params(RefreshRequest, await form_or_json(request))
+    admit_renewal(service, request)
     return _tokens(await _call(service.auth.refresh, req.refresh_token))
 
 
@@ -138,5 +151,6 @@ async def refresh(request: Request, service: ServiceDep) -> Any:
 async def revoke(request: Request, service: ServiceDep) -> Any:
     """RFC 7009: answers 200 whether or not the token was valid, so it reveals nothing."""
     req = validated_params(RevokeRequest, await form_or_json(request))
+    admit_renewal(service, request)
     await _call(service.auth.revoke, req.token)
     return JSONResponse(RevokeResponse().model_dump(), headers=NO_STORE)

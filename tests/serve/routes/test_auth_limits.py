@@ -189,3 +189,30 @@ def test_predictions_keep_their_latency_during_a_flood_of_token_requests(make_ap
     # their turns on the event loop. Without the limits every core is busy hashing and the
     # median grows by far more than this (docs/auth.qmd).
     assert p50_during < 4 * p50_before + 0.010, (p50_before, p50_during)
+
+
+async def renewals(app, path: str, form: dict[str, str], sources: list[str]) -> list[httpx.Response]:
+    """POST `form` to `path` once from each source address, in order."""
+    answers = []
+    for source in sources:
+        transport = httpx.ASGITransport(app=app, client=(source, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answers.append(await client.post(path, data=form))
+    return answers
+
+
+@pytest.mark.parametrize(
+    "path, form, refused",
+    [
+        ("/v1/auth/refresh", {"refresh_token": "not-a-token"}, 400),
+        ("/v1/auth/token", {"grant_type": "refresh_token", "refresh_token": "not-a-token"}, 400),
+        ("/v1/auth/revoke", {"token": "not-a-token"}, 200),
+    ],
+)
+def test_renewals_and_revocations_are_limited_per_address_and_spare_other_addresses(make_api, path, form, refused):
+    api = make_api(renew_ip_rate_limit={"limit": 2, "window_s": 3600})
+    answers = run(renewals(api.app, path, form, [address(1)] * 3 + [address(2)]))
+    assert [r.status_code for r in answers] == [refused, refused, 429, refused]
+    body = problem(answers[2], 429)
+    assert "renewals" in body["detail"] and int(answers[2].headers["retry-after"]) >= 1
+    assert answers[2].headers["cache-control"] == "no-store"
