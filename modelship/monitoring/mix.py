@@ -27,7 +27,8 @@ class PredictionMix:
     histogram: list[int]
 
 
-def prediction_mix(probabilities: np.ndarray, threshold: float) -> PredictionMix:
+def prediction_mix(probabilities: np.ndarray, threshold: float | np.ndarray) -> PredictionMix:
+    """`threshold`: one for all, or one per case (a window may span a version switch)."""
     p = np.asarray(probabilities, dtype=np.float64)
     hist = np.histogram(p, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0].astype(int).tolist()
     if len(p) == 0:

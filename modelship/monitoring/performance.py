@@ -91,8 +91,9 @@ class EstimatedPerformance:
     assumption: str = ASSUMPTION
 
 
-def estimated_performance(probabilities: np.ndarray, threshold: float) -> EstimatedPerformance:
-    """The expected confusion matrix of the window's cases at `threshold`, from their probabilities."""
+def estimated_performance(probabilities: np.ndarray, threshold: float | np.ndarray) -> EstimatedPerformance:
+    """The expected confusion matrix of the window's cases at `threshold` (one for all, or one
+    per case), from their probabilities."""
     p = np.asarray(probabilities, dtype=np.float64)
     if np.any((p < 0) | (p > 1) | np.isnan(p)):
         raise ValueError("probabilities must lie in [0, 1]")
