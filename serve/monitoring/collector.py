@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,6 +92,9 @@ class Collector:
             min_drifted_features=self.cfg.min_drifted_features,
         )
         self.grace_s = 2 * self.cfg.handoff_s + 1.0
+        # In the file names: two collectors writing one folder (one per uvicorn worker, outside
+        # Ray) must not replace each other's windows; a reader merges a window's files.
+        self.tag = f"c{os.getpid()}"
         self.clock = clock
         self.started_at = clock()
         self._lock = threading.Lock()
@@ -214,8 +217,8 @@ class Collector:
         name = window_name(window.start)
         self.folder.mkdir(parents=True, exist_ok=True)
         if window.view is not None:
-            write_atomic(self.folder / f"{name}.profile.bin", profiling.to_bytes(window.view))
-        write_atomic(self.folder / f"{name}.summary.json", json.dumps(summary, indent=1))
+            write_atomic(self.folder / f"{name}.{self.tag}.profile.bin", profiling.to_bytes(window.view))
+        write_atomic(self.folder / f"{name}.{self.tag}.summary.json", json.dumps(summary, indent=1))
         with self._lock:
             self.summaries.append(summary)
         return summary
@@ -243,6 +246,7 @@ class Collector:
         requests = int(sum(window.statuses.values()))
         return {
             "start": window_name(window.start),
+            "collector": self.tag,
             "start_s": window.start,
             "end_s": window.end,
             "window_s": self.cfg.window_s,
@@ -364,8 +368,3 @@ class Collector:
                 self._open.clear()
             for w in due:
                 self._close(w)
-
-
-def latest_profile(folder: Path) -> Path | None:
-    found = sorted(folder.glob("*.profile.bin"))
-    return found[-1] if found else None

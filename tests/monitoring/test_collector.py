@@ -85,10 +85,10 @@ def test_two_replicas_rows_land_in_one_window_profile_written_atomically(setup):
     assert summary["rows"] == len(data.test) and summary["replicas"] == 2
     name = window_name(T0)
     folder = settings.monitoring_dir
-    view = profiling.read_profile(folder / f"{name}.profile.bin")
+    view = profiling.read_profile(folder / f"{name}.{collector.tag}.profile.bin")
     assert profiling.row_count(view, "mean_radius") == len(data.test)
     assert profiling.row_count(view, "probability") == len(data.test)
-    assert json.loads((folder / f"{name}.summary.json").read_text())["rows"] == len(data.test)
+    assert json.loads((folder / f"{name}.{collector.tag}.summary.json").read_text())["rows"] == len(data.test)
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert summary["drift"]["verdict"] == NO_DRIFT
     assert summary["model_version"] == "v0001"

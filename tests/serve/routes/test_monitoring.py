@@ -62,7 +62,7 @@ def test_scored_rows_reach_a_window_profile(make_api):
     profiles = sorted(folder.glob("*.profile.bin"))
     rows = sum(profiling.row_count(profiling.read_profile(p), "mean_radius") for p in profiles)
     assert rows == 15
-    assert (folder / f"{window['start']}.summary.json").is_file()
+    assert (folder / f"{window['start']}.{window['collector']}.summary.json").is_file()
     assert window["start"] == window_name(window["start_s"])
 
 
