@@ -33,8 +33,8 @@ class CollectorActor:
     def ingest(self, batch: Batch) -> int:
         return self.collector.ingest(batch)
 
-    def state(self) -> dict[str, Any]:
-        return self.collector.state()
+    def state(self, windows: int) -> dict[str, Any]:
+        return self.collector.state(windows)
 
     def tick(self) -> list[dict[str, Any]]:
         return self.collector.tick()
@@ -88,8 +88,8 @@ class ActorSink:
         batch.dropped_rows += self.dropped_rows
         self._in_flight.append((self.handle.ingest.remote(batch), batch.rows))
 
-    async def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.handle.state.remote()
+    async def state(self, windows: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handle.state.remote(windows)
         return result
 
     def close(self) -> None:

@@ -314,14 +314,14 @@ class Collector:
         return live_performance(np.array(actual, bool), np.array(predicted, bool), self.cfg.min_labels)
 
     # -- output ----------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """What the metrics endpoints show: the last windows, the open ones, the counters."""
+    def state(self, windows: int = KEPT_SUMMARIES) -> dict[str, Any]:
+        """What the metrics endpoints show: the last `windows` closed windows, the open ones, the counters."""
         with self._lock:
             return {
                 "started_at": self.started_at,
                 "now": self.clock(),
                 "window_s": self.cfg.window_s,
-                "windows": list(self.summaries),
+                "windows": list(self.summaries)[-windows:] if windows > 0 else [],
                 "open": [
                     {"start": window_name(w.start), "rows": w.rows, "requests": int(sum(w.statuses.values()))}
                     for w in sorted(self._open.values(), key=lambda w: w.start)

@@ -24,7 +24,7 @@ log = logging.getLogger("modelship.monitoring")
 
 class Sink(Protocol):
     def submit(self, batch: Batch) -> None: ...
-    async def state(self) -> dict[str, Any]: ...
+    async def state(self, windows: int) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -61,8 +61,8 @@ class ThreadSink:
         """Wait until every submitted batch is collected (tests, shutdown)."""
         self._queue.join()
 
-    async def state(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.collector.state)
+    async def state(self, windows: int) -> dict[str, Any]:
+        return await asyncio.to_thread(self.collector.state, windows)
 
     def close(self) -> None:
         self.drain()

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from serve.api.deps import MonitorReader, security, service_of
 from serve.api.openapi import AUTHENTICATED, errors
+from serve.monitoring.collector import KEPT_SUMMARIES
 from serve.monitoring.exposition import CONTENT_TYPE, prometheus_text
 from serve.problems import ApiProblem
 from serve.schemas import MonitoringSummary
@@ -23,13 +24,13 @@ router = APIRouter(tags=["monitoring"])
 STATE_TIMEOUT_S = 5.0
 
 
-async def collector_state(service: Service) -> dict[str, Any]:
+async def collector_state(service: Service, windows: int) -> dict[str, Any]:
     if service.monitor is None:
         raise ApiProblem(
             404, "monitoring-off", "monitoring is turned off in this service's settings (monitoring.enabled)"
         )
     try:
-        return await asyncio.wait_for(service.monitor.sink.state(), STATE_TIMEOUT_S)
+        return await asyncio.wait_for(service.monitor.sink.state(windows), STATE_TIMEOUT_S)
     except Exception:  # the collector restarting or gone: the API itself is fine
         raise ApiProblem(
             503,
@@ -50,7 +51,7 @@ async def monitoring_summary(request: Request, principal: MonitorReader) -> Any:
     """Per closed window: drift per feature, data quality, prediction mix, estimated and live
     performance, operations; the windows still open; counters since the collector started.
     Each figure is explained in docs/monitoring.qmd."""
-    return await collector_state(service_of(request))
+    return await collector_state(service_of(request), KEPT_SUMMARIES)
 
 
 @router.get(
@@ -65,5 +66,6 @@ async def monitoring_summary(request: Request, principal: MonitorReader) -> Any:
 )
 async def monitoring_metrics(request: Request, principal: MonitorReader) -> Response:
     """For a Prometheus server: `authorization: {credentials_file: ...}` in its scrape config."""
-    state = await collector_state(service_of(request))
+    # Its gauges describe the last closed window only: the others need not cross the network.
+    state = await collector_state(service_of(request), 1)
     return Response(await asyncio.to_thread(prometheus_text, state), media_type=CONTENT_TYPE)
