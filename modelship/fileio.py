@@ -8,8 +8,9 @@ import secrets
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, text: str, mode: int | None = None, *, exclusive: bool = False) -> bool:
-    """Write text to path through a temporary file in the same folder, then move it into place.
+def write_atomic(path: str | Path, text: str | bytes, mode: int | None = None, *, exclusive: bool = False) -> bool:
+    """Write text (or bytes: a serialised profile) to path through a temporary file in the same
+    folder, then move it into place.
 
     mode: permissions of the new file (e.g. 0o600 for a secret); None gives what any new
     file gets under the process umask. The file is created with them, never widened later.
@@ -20,8 +21,8 @@ def write_atomic(path: str | Path, text: str, mode: int | None = None, *, exclus
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         if not exclusive:

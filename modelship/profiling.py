@@ -1,13 +1,16 @@
 """The only module that talks to whylogs.
 
 whylogs 1.6.4 is the last release and is unmaintained; keeping it behind this
-adapter means the rest of the project depends on three functions, not on it.
+adapter means the rest of the project depends on a few functions that take and return plain
+values (frames, bytes, dicts), not on it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -15,6 +18,7 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")  # before whylogs is impor
 
 import whylogs as why  # noqa: E402
 from whylogs.core import DatasetProfileView  # noqa: E402
+from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores  # noqa: E402
 
 _SUMMARY_COLUMNS = {
     "counts/n": "count",
@@ -51,3 +55,61 @@ def summary(view: DatasetProfileView) -> pd.DataFrame:
     table = raw[present].rename(columns=_SUMMARY_COLUMNS)
     table.index.name = "column"
     return table.sort_index()
+
+
+def to_bytes(view: DatasetProfileView) -> bytes:
+    return bytes(view.serialize())
+
+
+def from_bytes(data: bytes) -> DatasetProfileView:
+    return DatasetProfileView.deserialize(data)
+
+
+def merge(views: list[DatasetProfileView]) -> DatasetProfileView | None:
+    """One profile of every row the views saw (None for no view): sketches merge exactly."""
+    merged: DatasetProfileView | None = None
+    for view in views:
+        merged = view if merged is None else merged.merge(view)
+    return merged
+
+
+def row_count(view: DatasetProfileView, column: str) -> int:
+    """How many values of `column` the profile saw (0 when it has no such column)."""
+    col = view.get_column(column)
+    counts = col.get_metric("counts") if col is not None else None
+    return int(counts.n.value) if counts is not None else 0
+
+
+def observed_ranges(view: DatasetProfileView, columns: list[str]) -> dict[str, tuple[float, float]]:
+    """The smallest and largest value each numeric column took (columns without them are left out)."""
+    out = {}
+    for name in columns:
+        col = view.get_column(name)
+        dist = col.get_metric("distribution") if col is not None else None
+        if dist is None or dist.kll.value.is_empty():
+            continue
+        summary = dist.to_summary_dict()
+        out[name] = (float(summary["min"]), float(summary["max"]))
+    return out
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """whylogs' test of one column against the reference: KS on the quantile sketches of a
+    numeric column, chi-square on the frequent items of a categorical one."""
+
+    algorithm: str
+    statistic: float
+    p_value: float
+
+
+def drift_scores(view: DatasetProfileView, reference: DatasetProfileView, columns: list[str]) -> dict[str, ColumnDrift]:
+    """The drift test of each of `columns` present in both profiles (a column whose test cannot
+    be computed, e.g. an empty one, is left out)."""
+    raw: dict[str, Any] = calculate_drift_scores(target_view=view, reference_view=reference, with_thresholds=False)
+    out = {}
+    for name in columns:
+        score = raw.get(name)
+        if score and score.get("pvalue") is not None:
+            out[name] = ColumnDrift(str(score["algorithm"]), float(score["statistic"]), float(score["pvalue"]))
+    return out

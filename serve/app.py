@@ -1,6 +1,9 @@
 """The Ray Serve application: one deployment, the model in each ingress replica.
 
     client ─HTTP─► Ingress ×N (auth, validation, limits, store, the model scored with @serve.batch)
+                      │ monitoring batches, not awaited
+                      ▼
+                   collector (a detached actor, serve/monitoring/actor.py)
 
 Every replica listens on the service port (serve/shared_port.py), so one that dies leaves the
 others answering while Serve replaces it. A model that needs resources of its own (a GPU, more
@@ -31,6 +34,7 @@ from modelship.contract import load_contract
 from serve import shared_port
 from serve.api import create_api
 from serve.model import ModelHolder, Scores, card_of
+from serve.monitoring.actor import ActorSink
 from serve.service import build_service
 from serve.settings import Settings
 
@@ -57,7 +61,10 @@ class Ingress:
         # Raises on a tampered file or a model that does not fit the contract: the replica fails.
         self.holder = ModelHolder(self.settings.paths.registry, feature_order=self.contract.feature_names)
         self.poll_interval_s = float(DEFAULT_USER_CONFIG["poll_interval_s"])  # type: ignore[arg-type]
-        self.service = build_service(self.settings, self, self.contract)
+        sink = None
+        if self.settings.monitoring.enabled:
+            sink = ActorSink(args or {}, self.settings.monitoring.collector_name)
+        self.service = build_service(self.settings, self, self.contract, sink=sink)
         # Serve calls reconfigure only when the deployment has a user_config: follow the
         # registry without one too.
         self._poller = asyncio.get_running_loop().create_task(self._follow_registry())

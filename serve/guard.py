@@ -8,11 +8,12 @@ request on the hot path.
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from serve.auth import NO_STORE
-from serve.problems import PROBLEM_JSON, problem_body
+from serve.problems import PROBLEM_JSON, ProblemHook, problem_body, route_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,16 +36,48 @@ def _problem(status: int, kind: str, title: str, detail: str, path: str) -> tupl
     return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())], body
 
 
+# Told of every answered request: (route template, status, seconds to the end of the answer).
+RequestHook = Callable[[str, int, float], None]
+
+
 class Guard:
-    def __init__(self, app: Any, max_body_bytes: int, cors_origins: list[str]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        max_body_bytes: int,
+        cors_origins: list[str],
+        on_request: RequestHook | None = None,
+        on_problem: ProblemHook | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.origins = {o.encode() for o in cors_origins}
+        self.on_request = on_request
+        self.on_problem = on_problem
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.on_request is None:
+            await self._guard(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._guard(scope, receive, send_observed)
+        finally:
+            if status:  # 0: the client left before an answer
+                self.on_request(route_of(scope), status, time.perf_counter() - started)
+
+    async def _guard(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope.get("path", "")
         headers = dict(scope.get("headers") or [])
         origin = headers.get(b"origin")
@@ -102,7 +135,12 @@ class Guard:
             return
         await self.app(scope, receive, send_with_headers)
 
+    def _told(self, status: int, kind: str) -> None:
+        if self.on_problem is not None:
+            self.on_problem("other", status, kind, None)
+
     async def _too_large(self, path: str, send: Any) -> None:
+        self._told(413, "payload-too-large")
         headers, body = _problem(
             413,
             "payload-too-large",
@@ -115,6 +153,7 @@ class Guard:
 
     async def _unsupported_coding(self, path: str, send: Any) -> None:
         # A compressed body would be decoded past the size limit (a zip bomb) or read as garbage.
+        self._told(415, "unsupported-media-type")
         headers, body = _problem(
             415,
             "unsupported-media-type",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -142,11 +142,29 @@ def validation_params(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str
     return out
 
 
-def install(app: FastAPI) -> None:
-    """Make every error this app can produce a problem document."""
+# Told of every problem the app answers with: (route template, status, type, invalid params).
+ProblemHook = Callable[[str, int, str, list[dict[str, str]] | None], None]
+
+
+def route_of(scope: Mapping[str, Any]) -> str:
+    """The route template a request matched (`/v1/predictions/{prediction_id}`), never the raw
+    path, so that what is counted per route has a bounded set of values; `other` when none."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "other"
+
+
+def install(app: FastAPI, on_problem: ProblemHook | None = None) -> None:
+    """Make every error this app can produce a problem document; `on_problem` (monitoring)
+    is told of each."""
+
+    def told(request: Request, status: int, kind: str, params: list[dict[str, str]] | None = None) -> None:
+        if on_problem is not None:
+            on_problem(route_of(request.scope), status, kind, params)
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> Response:
+        told(request, exc.status, exc.kind, exc.extra.get("invalid_params"))
         return problem_response(
             exc.status, exc.kind, exc.detail, request.url.path, title=exc.title, headers=exc.headers, **exc.extra
         )
@@ -155,6 +173,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         params = validation_params(list(exc.errors()))
         names = ", ".join(sorted({p["name"] for p in params}))
+        told(request, 422, "validation-error", params)
         return problem_response(
             422,
             "validation-error",
@@ -169,6 +188,7 @@ def install(app: FastAPI) -> None:
             404: "no such resource: check the path against /openapi.json",
             405: "this method is not allowed on this path: see /openapi.json",
         }.get(exc.status_code, str(exc.detail) if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase)
+        told(request, exc.status_code, kind_for(exc.status_code))
         return problem_response(
             exc.status_code, kind_for(exc.status_code), detail, request.url.path, headers=dict(exc.headers or {})
         )
@@ -177,6 +197,7 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Logged with its traceback for the operator; the client sees no internals.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        told(request, 500, "internal-error")
         return problem_response(
             500,
             "internal-error",

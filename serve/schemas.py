@@ -155,6 +155,20 @@ class RevokeResponse(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class MonitoringSummary(BaseModel):
+    """The collector's state; each window's figures are explained in docs/monitoring.qmd."""
+
+    started_at: float = Field(description="When the collector (re)started, Unix time.")
+    now: float = Field(description="The collector's clock when it answered, Unix time.")
+    window_s: float = Field(description="Length of a window, seconds.")
+    windows: list[dict[str, Any]] = Field(
+        description="The last closed windows, oldest first: drift, quality, prediction_mix, "
+        "estimated_performance, live_performance, operations."
+    )
+    open: list[dict[str, Any]] = Field(description="Windows still collecting rows.")
+    counters: dict[str, Any] = Field(description="Requests, latency, rejections and rows since the collector started.")
+
+
 class ModelCard(BaseModel):
     version: str = Field(pattern=VERSION_PATTERN)
     created_at: str | None = None

@@ -3,7 +3,7 @@
 The Ray Serve replica (serve/app.py), the benchmark's bare uvicorn server (bench/baseline.py) and
 the in-process tests all call `build_service(settings, backend)`; only the backend differs (the
 replica's own batched model, or a LocalBackend). `lifespan` is the app's: it owns the loop that
-writes buffered predictions and closes the store at shutdown.
+writes buffered predictions, the monitoring hand-off loop, and closes both at shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from modelship.contract import Contract, load_contract
 from modelship.registry import Registry
 from serve.auth import AuthService
 from serve.model import Backend
+from serve.monitoring.sinks import Monitor, Sink, ThreadSink
 from serve.ratelimit import SharedTokenBuckets, shared_buckets
 from serve.settings import Settings
 from serve.store import Store
@@ -39,6 +40,8 @@ class Service:
     requests: SharedTokenBuckets
     rows: SharedTokenBuckets
     token_attempts: SharedTokenBuckets
+    # None when monitoring is off (settings.monitoring.enabled).
+    monitor: Monitor | None = None
     closed: bool = field(default=False, init=False)
 
     def close(self) -> None:
@@ -46,16 +49,30 @@ class Service:
         if self.closed:
             return
         self.closed = True
-        self.store.close()
+        try:
+            if self.monitor is not None:
+                self.monitor.close()
+        finally:
+            self.store.close()
         for buckets in (self.requests, self.rows, self.token_attempts):
             buckets.close()
 
 
-def build_service(settings: Settings, backend: Backend, contract: Contract | None = None) -> Service:
-    """Every live part from the settings; refuses to start on default or short keys (serve.auth)."""
+def build_service(
+    settings: Settings, backend: Backend, contract: Contract | None = None, sink: Sink | None = None
+) -> Service:
+    """Every live part from the settings; refuses to start on default or short keys (serve.auth).
+
+    `sink`: where monitoring batches go (the Ray replica passes the collector actor's); by
+    default a collector in a thread of this process."""
+    contract = contract or load_contract(settings.paths.contract)
+    monitor = None
+    if settings.monitoring.enabled:
+        monitor = Monitor(settings, contract, sink or ThreadSink(settings, contract))
     return Service(
         settings=settings,
-        contract=contract or load_contract(settings.paths.contract),
+        contract=contract,
+        monitor=monitor,
         auth=AuthService(settings.auth_settings()),
         backend=backend,
         store=Store(settings.paths.store),
@@ -82,11 +99,15 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     if service is None:  # the OpenAPI export: nothing to run
         yield
         return
-    task = asyncio.get_running_loop().create_task(flush_predictions(service))
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(flush_predictions(service))]
+    if service.monitor is not None:
+        tasks.append(loop.create_task(service.monitor.handoff()))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await asyncio.to_thread(service.close)

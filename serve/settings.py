@@ -1,7 +1,7 @@
 """The service's settings: one typed model, read from serve/config.yaml, overridable from the environment.
 
-The application's `args` in the Serve config hold four sections (`service`, `auth`, `limits`,
-`paths`); every field can be overridden by an environment variable named after its path,
+The application's `args` in the Serve config hold five sections (`service`, `auth`, `limits`,
+`paths`, `monitoring`); every field can be overridden by an environment variable named after its path,
 `MODELSHIP_<SECTION>__<FIELD>` (e.g. `MODELSHIP_PATHS__STATE_DIR=/srv/state`). The service's
 replicas, the OpenAPI export, the benchmark and the operator CLI (`python -m serve.auth`) all
 read them through `Settings.from_config`, so they always agree on where the keys and the
@@ -172,6 +172,35 @@ class PathsSection(Section):
         return resolve(self.data_dir) / "limits.sqlite3"
 
 
+class MonitoringSection(Section):
+    """Collection of served traffic and the metrics computed from it (docs/monitoring.qmd)."""
+
+    enabled: bool = True
+    # Rows are profiled and metrics computed per window of this length (seconds in a sandbox,
+    # minutes or hours in production).
+    window_s: float = Field(default=60.0, gt=0)
+    # Each replica hands its buffered rows to the collector this often, or sooner once
+    # `batch_size` rows wait; a replica holds at most `max_buffer_rows` (more are dropped, counted).
+    handoff_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=256, gt=0)
+    max_buffer_rows: int = Field(default=50_000, gt=0)
+    # Window profiles and summaries; None: `monitoring/` in paths.data_dir.
+    profiles_dir: str | None = None
+    retention_s: float = Field(default=30 * 86_400, gt=0)
+    # Drift (modelship/monitoring/drift.py): a window is judged from this many rows; a feature
+    # drifts at a Benjamini-Hochberg adjusted p-value under drift_alpha and a KS statistic of
+    # at least drift_min_statistic; the window drifts with min_drifted_features of them.
+    min_window_rows: int = Field(default=50, gt=0)
+    drift_alpha: float = Field(default=0.01, gt=0, lt=1)
+    drift_min_statistic: float = Field(default=0.1, ge=0, le=1)
+    min_drifted_features: int = Field(default=2, gt=0)
+    # Live performance: from the feedback of this trailing period, given from this many labels.
+    min_labels: int = Field(default=30, gt=0)
+    performance_period_s: float = Field(default=30 * 86_400, gt=0)
+    # The collector's Ray actor (one per application on a cluster).
+    collector_name: str = "modelship-monitoring"
+
+
 class Settings(BaseSettings):
     """Everything the service needs to know about its environment."""
 
@@ -183,6 +212,7 @@ class Settings(BaseSettings):
     auth: AuthSection = AuthSection()
     limits: LimitsSection = LimitsSection()
     paths: PathsSection = PathsSection()
+    monitoring: MonitoringSection = MonitoringSection()
     # Secrets: from the environment only (from_config refuses them in the file).
     jwt_keys: SecretStr | None = None
     jwt_secret: SecretStr | None = None
@@ -223,6 +253,12 @@ class Settings(BaseSettings):
             if app.get("name") == app_name:
                 return cls.from_args(app.get("args"))
         raise KeyError(f"no application named {app_name!r} in {path}: check its `applications:` list")
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Where the collector writes window profiles and summaries."""
+        folder = self.monitoring.profiles_dir
+        return resolve(folder) if folder else resolve(self.paths.data_dir) / "monitoring"
 
     def auth_settings(self, state_dir: Path | None = None) -> AuthSettings:
         """The authentication library's settings; `state_dir` overrides paths.state_dir (CLI flag)."""

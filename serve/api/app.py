@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 from modelship.contract import Contract
 from serve import problems
 from serve.api import openapi
-from serve.api.routes import admin, auth, feedback, health, model, predictions
+from serve.api.routes import admin, auth, feedback, health, model, monitoring, predictions
 from serve.guard import Guard
 from serve.schemas import DECISION_SUPPORT, contract_models
 from serve.service import Service, lifespan
@@ -42,13 +42,15 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
         lifespan=lifespan,
     )
     app.state.service = service
-    problems.install(app)
+    monitor = service.monitor if service is not None else None
+    problems.install(app, monitor.rejected if monitor is not None else None)
     routers = (
         auth.router,
         predictions.router(models),
         feedback.router(models),
         model.router,
         admin.router,
+        monitoring.router,
         health.router,
     )
     for router in routers:
@@ -64,6 +66,8 @@ def create_api(settings: Settings, contract: Contract, service: Service | None =
             build_stack(),
             max_body_bytes=settings.service.max_body_bytes,
             cors_origins=list(settings.service.cors_origins),
+            on_request=monitor.request if monitor is not None else None,
+            on_problem=monitor.rejected if monitor is not None else None,
         )
 
     app.build_middleware_stack = guarded_stack  # type: ignore[method-assign]

@@ -65,6 +65,7 @@ Predictor = Annotated[Principal, Depends(require("predict"))]
 FeedbackSender = Annotated[Principal, Depends(require("feedback"))]
 ModelReader = Annotated[Principal, Depends(require("predict", "monitor", "admin"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+MonitorReader = Annotated[Principal, Depends(require("monitor"))]
 
 
 def security(*scopes: str) -> dict[str, Any]:

@@ -171,6 +171,8 @@ def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_d
         sections["limits"][limit] = {"limit": 100000, "window_s": 60}
     for dep in app["deployments"]:
         dep["user_config"]["poll_interval_s"] = 0.5
+    # Short monitoring windows, so that a test sees one close (tests/live/test_monitoring.py).
+    sections.setdefault("monitoring", {}).update(window_s=2.0, handoff_s=0.25)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 

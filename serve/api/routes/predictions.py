@@ -99,6 +99,8 @@ def router(models: ContractModels) -> APIRouter:
                 PredictionRow(pid, principal.sub, now, scores.version, label, p, scores.threshold, row_features)
             )
         service.store.add_predictions(stored)
+        if service.monitor is not None:
+            service.monitor.scored(rows, scores.probabilities, scores.version, scores.threshold)
         return {
             "model_version": scores.version,
             "positive_label": positive,

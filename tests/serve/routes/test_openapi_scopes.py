@@ -22,6 +22,8 @@ EXPECTED = {
     ("post", "/v1/feedback"): {"feedback"},
     ("get", "/v1/model"): {"predict", "monitor", "admin"},
     ("post", "/v1/admin/model"): {"admin"},
+    ("get", "/v1/monitoring/summary"): {"monitor"},
+    ("get", "/v1/monitoring/metrics"): {"monitor"},
 }
 # Clients whose limits are lowered for other tests are left out: their 429 would hide a 403.
 CALLERS = sorted(set(CLIENTS) - {"limited", "quota"})
