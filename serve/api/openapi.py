@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from serve.auth import SCOPES
 from serve.problems import PROBLEM_JSON, Problem
 
-TAGS = ("auth", "predict", "feedback", "model", "admin", "health")
+TAGS = ("auth", "predict", "feedback", "model", "monitoring", "admin", "health")
 
 _ERRORS = {
     400: "An OAuth 2 error (RFC 6749, section 5.2): the code is in `error`.",

@@ -101,7 +101,10 @@ def missing_from(text: str, spec: dict[str, Any]) -> list[str]:
 
 
 def test_every_operation_appears_with_its_method_path_scopes_and_statuses(text, spec) -> None:
-    assert len(list(operations(spec))) == 10
+    # the walk over the document misses no operation, whatever their number
+    methods = {"get", "put", "post", "patch", "delete"}
+    listed = [(m, p) for p, item in spec["paths"].items() for m in item if m in methods]
+    assert sorted((m, p) for m, p, _ in operations(spec)) == sorted(listed) and listed
     assert missing_from(text, spec) == []
 
 
