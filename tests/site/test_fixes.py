@@ -100,8 +100,8 @@ def test_a_quarto_table_float_is_wrapped_in_a_region_named_by_its_caption():
 
 # a sidebar section as both renderers write it (Quarto with line breaks, smalldocs on one line)
 SECTION = """<li class="sidebar-item sidebar-item-section"><div class="sidebar-item-container">
-<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse" data-bs-target="#quarto-sidebar-section-2"
- role="navigation" aria-expanded="true">
+<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse"
+ data-bs-target="#quarto-sidebar-section-2" role="navigation" aria-expanded="true">
  <span class="menu-text">Tests &amp; results</span></a>
 <a class="sidebar-item-toggle text-start" data-bs-toggle="collapse" data-bs-target="#quarto-sidebar-section-2"
  role="navigation" aria-expanded="true" aria-label="Toggle section">
@@ -121,7 +121,8 @@ def test_the_sidebar_section_toggles_become_named_buttons_and_no_landmark():
     ) in html
     assert html.count("<button") == html.count("</button>") == 1 and "</a></div>" not in html
     # the title keeps its mouse toggle, without a state it cannot be focused to change
-    assert '<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse" ' in html
+    title = '<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse"\n'
+    assert title + ' data-bs-target="#quarto-sidebar-section-2">' in html
     assert html.count("aria-expanded") == 1
     assert '<a href="testing.html" class="sidebar-item-text sidebar-link">Tests</a>' in html
     assert fix_page(html).html == html
