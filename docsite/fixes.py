@@ -185,7 +185,8 @@ def _attr(tag: str, name: str) -> str:
 def fix_sidebar_toggles(text: str) -> str:
     """The sidebar's collapse links: the section title loses its landmark role and state (a mouse
     click still folds the section); the chevron becomes a named button with that state."""
-    out, last, titles = [], 0, {}
+    out: list[str] = []
+    last, titles = 0, dict[str, str]()
     for m in _COLLAPSE_LINK.finditer(text):
         tag, target = m.group(0), _attr(m.group(0), "data-bs-target")
         classes = _attr(tag, "class").split()
