@@ -6,6 +6,10 @@ serves both:
 - every block that can scroll sideways (code, cell outputs, wide tables, display maths) becomes a
   focusable, named region, so a keyboard user can reach it and scroll it with the arrow keys;
 - the main content takes focus from the skip link;
+- the sidebar's section toggles stop being navigation landmarks (both renderers mark the two
+  `<a>` of each section heading `role="navigation"`, so a screen reader lists every section twice
+  among the landmarks, as "Toggle section"); the chevron becomes a button, named by its section,
+  that Tab reaches and Enter or Space works;
 - stylesheets lose their `@import` of third-party hosts (Bootswatch's cosmo imports Google Fonts),
   so a page loads nothing from outside the site.
 """
@@ -167,8 +171,57 @@ class PageFixes:
     regions: int
 
 
+_COLLAPSE_LINK = re.compile(
+    r"""<a\b(?=[^>]*\bdata-bs-toggle="collapse")(?=[^>]*\brole="navigation")[^>]*>""", re.IGNORECASE
+)
+_SECTION_TITLE = re.compile(r"""\s*<span class="menu-text">(.*?)</span>""", re.DOTALL)
+
+
+def _attr(tag: str, name: str) -> str:
+    found = re.search(rf'\b{name}="([^"]*)"', tag)
+    return found.group(1) if found else ""
+
+
+def fix_sidebar_toggles(text: str) -> str:
+    """The sidebar's collapse links: the section title loses its landmark role and state (a mouse
+    click still folds the section); the chevron becomes a named button with that state."""
+    out: list[str] = []
+    last, titles = 0, dict[str, str]()
+    for m in _COLLAPSE_LINK.finditer(text):
+        tag, target = m.group(0), _attr(m.group(0), "data-bs-target")
+        classes = _attr(tag, "class").split()
+        if "sidebar-item-toggle" in classes:
+            end = text.find("</a>", m.end())
+            if end < 0:
+                continue
+            icon = text[m.end() : end].replace("<i ", '<i aria-hidden="true" ', 1)
+            name = f"{titles.get(target, 'Section')} pages"
+            attrs = {
+                "type": "button",
+                "class": _attr(tag, "class"),
+                "data-bs-toggle": "collapse",
+                "data-bs-target": target,
+                "aria-controls": target.removeprefix("#"),
+                "aria-expanded": _attr(tag, "aria-expanded") or "true",
+                "aria-label": name,
+            }
+            out += [text[last : m.start()], f"<button {format_attrs(attrs)}>{icon}</button>"]
+            last = end + len("</a>")
+        else:
+            title = _SECTION_TITLE.match(text, m.end())
+            if title:
+                titles[target] = html.unescape(re.sub(r"<[^>]+>", "", title.group(1))).strip()
+            plain = re.sub(r"""\s(?:role="navigation"|aria-expanded="[^"]*")""", "", tag)
+            out += [text[last : m.start()], plain]
+            last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def fix_page(text: str) -> PageFixes:
-    """Make the scrollable blocks of a page keyboard-reachable regions and let <main> take focus."""
+    """Make the scrollable blocks of a page keyboard-reachable regions, let <main> take focus and
+    turn the sidebar's section toggles into buttons."""
+    text = fix_sidebar_toggles(text)
     scan = _Scan(text)
     scan.feed(text)
     scan.close()

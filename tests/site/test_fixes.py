@@ -96,3 +96,33 @@ def test_a_quarto_table_float_is_wrapped_in_a_region_named_by_its_caption():
         '<div aria-describedby="tbl-s-caption"><div class="ms-scroll-table" tabindex="0" role="region" '
         'aria-labelledby="tbl-s-caption"><table class="caption-top table">'
     ) in fixed.html
+
+
+# a sidebar section as both renderers write it (Quarto with line breaks, smalldocs on one line)
+SECTION = """<li class="sidebar-item sidebar-item-section"><div class="sidebar-item-container">
+<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse"
+ data-bs-target="#quarto-sidebar-section-2" role="navigation" aria-expanded="true">
+ <span class="menu-text">Tests &amp; results</span></a>
+<a class="sidebar-item-toggle text-start" data-bs-toggle="collapse" data-bs-target="#quarto-sidebar-section-2"
+ role="navigation" aria-expanded="true" aria-label="Toggle section">
+  <i class="bi bi-chevron-right ms-2"></i>
+</a></div>
+<ul id="quarto-sidebar-section-2" class="collapse list-unstyled sidebar-section depth1 show">
+<li><a href="testing.html" class="sidebar-item-text sidebar-link">Tests</a></li></ul></li>"""
+
+
+def test_the_sidebar_section_toggles_become_named_buttons_and_no_landmark():
+    html = fix_page(SECTION).html
+    assert 'role="navigation"' not in html  # the section title and its chevron were two landmarks
+    assert (
+        '<button type="button" class="sidebar-item-toggle text-start" data-bs-toggle="collapse" '
+        'data-bs-target="#quarto-sidebar-section-2" aria-controls="quarto-sidebar-section-2" '
+        'aria-expanded="true" aria-label="Tests &amp; results pages">\n  <i aria-hidden="true" class="bi '
+    ) in html
+    assert html.count("<button") == html.count("</button>") == 1 and "</a></div>" not in html
+    # the title keeps its mouse toggle, without a state it cannot be focused to change
+    title = '<a class="sidebar-item-text sidebar-link text-start" data-bs-toggle="collapse"\n'
+    assert title + ' data-bs-target="#quarto-sidebar-section-2">' in html
+    assert html.count("aria-expanded") == 1
+    assert '<a href="testing.html" class="sidebar-item-text sidebar-link">Tests</a>' in html
+    assert fix_page(html).html == html

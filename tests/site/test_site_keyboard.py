@@ -1,6 +1,7 @@
 """The docs site with a keyboard only: Tab reaches every link and control in document order, each
 with a visible focus indicator; the skip link moves focus to the main content; a scrollable code
-block takes focus and scrolls with the arrow keys. (C9.11, C11.9, C12.7, C13.8)"""
+block takes focus and scrolls with the arrow keys; a sidebar section folds from its button.
+(C9.11, C11.9, C12.7, C13.8)"""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def test_tab_reaches_every_link_and_control_in_order_with_a_visible_focus(browse
     assert [s.element for s in stops] == expected
     invisible = [f"{s.element}: focused {s.focused}, unfocused {s.unfocused}" for s in stops if not s.indicator_visible]
     assert not invisible, "\n".join(invisible)
+    # the site's own ring everywhere, not a theme's faint glow (Bootstrap's search box had only that)
+    thin = [s.element for s in stops if s.focused["outlineStyle"] == "none" or _px(s.focused["outlineWidth"]) < 2]
+    assert not thin, thin
+
+
+def _px(value: str) -> float:
+    return float(value.removesuffix("px") or 0)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -48,6 +56,26 @@ def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_main_content(bro
         assert page.evaluate("() => document.activeElement.id") == "quarto-document-content"
         page.keyboard.press("Tab")  # the next stop is inside the main content, past the navigation
         assert page.evaluate("() => !!document.activeElement.closest('main')")
+
+
+def test_a_sidebar_section_folds_and_unfolds_from_its_button_with_the_keyboard(browser, site_url):
+    with open_page(browser, site_url + "docs/auth.html", 1280) as visit:
+        page = visit.page
+        toggle = page.get_by_role("button", name="Project pages")
+        first_link = page.locator("#quarto-sidebar-section-1 a").first
+        assert toggle.get_attribute("aria-expanded") == "true" and first_link.is_visible()
+        toggle.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => !document.querySelector('#quarto-sidebar-section-1 a').checkVisibility()")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        page.keyboard.press("Space")
+        page.wait_for_function("() => document.querySelector('#quarto-sidebar-section-1 a').checkVisibility()")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        # no landmark left but the page's own: the section titles were "navigation" twice each
+        names = page.evaluate(
+            "() => [...document.querySelectorAll('[role=navigation]')].map(e => e.textContent.trim().slice(0, 30))"
+        )
+    assert names == []
 
 
 def test_a_wide_code_block_takes_focus_and_scrolls_with_the_arrow_keys(browser, site_url):
