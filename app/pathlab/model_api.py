@@ -54,6 +54,10 @@ class NotConfigured(ModelApiError):
     what = "The model's service is not set up for this app."
     todo = "Ask the lab's IT support to give the app its API client; your work here is not affected."
 
+    @property
+    def transient(self) -> bool:
+        return True  # an operator's fix, not the request's: what waits for it is kept
+
 
 class Unauthorized(ModelApiError):
     status = 401

@@ -233,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "data_sha256": "0" * 64,
                 "model_sha256": "1" * 64,
                 "features": ["mean_radius"],
-                "contract": "wdbc v1",
+                "contract": {"name": "wdbc", "version": 1},
             },
         )
 
