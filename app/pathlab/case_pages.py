@@ -154,6 +154,8 @@ def record_diagnosis(ctx: Ctx) -> Response:
         sent = outbox.for_case(ctx.conn, case.id)
         if sent is not None and sent.state == "sent" and sent.label == recorded.diagnosis:
             message += " It was sent to the model's service."
+        elif sent is not None and sent.state == "pending" and sent.attempts == 0:
+            message += " It is being sent to the model's service."  # by the outbox's own loop, just now
         elif sent is not None and sent.state == "pending":
             message += " The model's service could not take it now: the app keeps it and sends it later."
     ctx.flash(message)
