@@ -149,3 +149,20 @@ def test_assessed_without_javascript(browser: Browser, app: LiveApp) -> None:
         assert page.locator("text=Probability of malignancy").count() == 1
     finally:
         context.close()
+
+
+def test_enter_in_the_diagnosis_form_records_and_never_assesses(browser: Browser, app: LiveApp, stub: Stub) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        _sign_in(page, app)
+        page.goto(f"{app.url}/cases/{CASES[14]}")
+        before = stub.state.count("/v1/predict")
+        page.focus("#diagnosis-malignant")
+        page.keyboard.press("Space")
+        page.keyboard.press("Enter")
+        status = page.locator(".notice[role=status]").inner_text()
+        assert f"case {CASES[14]} is recorded as malignant" in status
+        assert stub.state.count("/v1/predict") == before
+    finally:
+        context.close()

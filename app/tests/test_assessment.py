@@ -115,7 +115,7 @@ def test_refusals_keep_what_was_typed(
     assert 'role="alert"' in response.text and words in response.text
     assert "typed before pressing assess</textarea>" in response.text
     assert 'value="benign" checked' in response.text
-    assert "Try again: assess with the model" in response.text
+    assert 'href="#assess">Try again' in response.text and 'id="assess"' in response.text
     if inject.headers.get("Retry-After"):
         assert response.headers["retry-after"] == inject.headers["Retry-After"]
     assert "<title>Error: Case" in response.text
