@@ -7,7 +7,7 @@ import math
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from pathlab import audit, cases, diagnoses
+from pathlab import assessments, audit, cases, diagnoses, model_api, outbox
 from pathlab.web import Ctx
 
 AUDIT_PAGE_SIZE = 50
@@ -52,13 +52,17 @@ def _render_case(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
+    api_error: model_api.ModelApiError | None = None,
+    status_message: str = "",
 ) -> Response:
     history = diagnoses.history(ctx.conn, case.id)
     classes = diagnoses.classes(ctx.conn)
+    headers = {"Retry-After": str(api_error.retry_after)} if api_error and api_error.retry_after else None
     return ctx.render(
         "case.html",
         status=status,
-        title=("Error: " if errors else "") + f"Case {case.accession}",
+        headers=headers,
+        title=("Error: " if errors or api_error else "") + f"Case {case.accession}",
         nav="cases",
         case=case,
         measurements_note=cases.wording(ctx.conn, "measurements_note"),
@@ -71,11 +75,40 @@ def _render_case(
         max_comment=diagnoses.MAX_COMMENT,
         max_reason=diagnoses.MAX_REASON,
         error_targets={"diagnosis": f"diagnosis-{classes[0]}" if classes else "diagnosis"},
+        assessment=assessments.get(ctx.conn, case.id),
+        feedback=outbox.for_case(ctx.conn, case.id),
+        model_enabled=ctx.model.enabled,
+        api_error=api_error,
+        status_message=status_message,
     )
 
 
 def case_page(ctx: Ctx) -> Response:
     return _render_case(ctx, _case_or_404(ctx))
+
+
+def _typed(ctx: Ctx) -> dict[str, str]:
+    return {k: ctx.form.get(k, "") for k in ("diagnosis", "comment", "reason")}
+
+
+def assess_case(ctx: Ctx) -> Response:
+    """Ask the model once; the assessment is kept with the case. The diagnosis form's fields come
+    along with this button's form (it submits that form), so what was typed there is shown again."""
+    assert ctx.user is not None
+    case = _case_or_404(ctx)
+    values = _typed(ctx)
+    if assessments.get(ctx.conn, case.id) is None:
+        record = {m.name: m.value for m in case.measurements}
+        try:
+            prediction = ctx.model.call(lambda api: api.predict, record)
+        except model_api.ModelApiError as exc:
+            return _render_case(ctx, case, 503 if exc.transient else 502, values=values, api_error=exc)
+        assessments.store(ctx.conn, case.id, case.accession, prediction, ctx.user.username)
+    message = f"The model has assessed case {case.accession}: its assessment is shown below."
+    if any(values.values()):
+        return _render_case(ctx, case, values=values, status_message=message)
+    ctx.flash(message)
+    return RedirectResponse(f"/cases/{case.accession}#assessment", status_code=303)
 
 
 def record_diagnosis(ctx: Ctx) -> Response:
@@ -87,10 +120,11 @@ def record_diagnosis(ctx: Ctx) -> Response:
     if based_on_text and not based_on_text.isdigit():
         raise HTTPException(400, "The form was altered: its based_on field must be a diagnosis number.")
     based_on = int(based_on_text) if based_on_text else None
-    values = {k: ctx.form.get(k, "") for k in ("diagnosis", "comment", "reason")}
+    values = _typed(ctx)
     errors = diagnoses.validate(ctx.form, diagnoses.classes(ctx.conn), current if based_on is not None else None)
     if errors:
         return _render_case(ctx, case, 400, errors, values)
+    assessment = assessments.get(ctx.conn, case.id)
     try:
         recorded = diagnoses.record(
             ctx.conn,
@@ -101,6 +135,7 @@ def record_diagnosis(ctx: Ctx) -> Response:
             reason=values["reason"],
             username=ctx.user.username,
             based_on=based_on,
+            prediction_id=assessment.prediction_id if assessment else None,
         )
     except diagnoses.StaleForm:
         now = diagnoses.history(ctx.conn, case.id)
@@ -113,7 +148,17 @@ def record_diagnosis(ctx: Ctx) -> Response:
         )
         return _render_case(ctx, case, 409, {"diagnosis": message}, values)
     verb = "changed to" if based_on is not None else "recorded as"
-    ctx.flash(f"The final diagnosis of case {case.accession} is {verb} {recorded.diagnosis}.")
+    message = f"The final diagnosis of case {case.accession} is {verb} {recorded.diagnosis}."
+    if assessment is not None:
+        ctx.model.flush_outbox(only=assessment.prediction_id)
+        sent = outbox.for_case(ctx.conn, case.id)
+        if sent is not None and sent.state == "sent" and sent.label == recorded.diagnosis:
+            message += " It was sent to the model's service."
+        elif sent is not None and sent.state == "pending" and sent.attempts == 0:
+            message += " It is being sent to the model's service."  # by the outbox's own loop, just now
+        elif sent is not None and sent.state == "pending":
+            message += " The model's service could not take it now: the app keeps it and sends it later."
+    ctx.flash(message)
     return RedirectResponse(f"/cases/{case.accession}", status_code=303)
 
 

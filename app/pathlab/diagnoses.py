@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from pathlab import audit
+from pathlab import audit, outbox
 from pathlab.db import now_iso, transaction
 
 MAX_COMMENT = 2000
@@ -68,11 +68,14 @@ def record(
     reason: str,
     username: str,
     based_on: int | None,
+    prediction_id: str | None = None,
 ) -> Diagnosis:
     """Append the diagnosis and its audit event in one transaction.
 
     `based_on` is the diagnosis the form showed: if another one was recorded since, the
     form is stale and nothing is written, so no one overwrites a colleague's diagnosis unseen.
+    With the `prediction_id` of the case's assessment, the diagnosis is queued for the model's
+    service in the same transaction (outbox.py), so it cannot be recorded and not queued.
     """
     with transaction(conn):
         latest = conn.execute("SELECT MAX(id) FROM diagnoses WHERE case_id = ?", (case_id,)).fetchone()[0]
@@ -85,6 +88,8 @@ def record(
             "VALUES (?, ?, ?, ?, ?, ?)",
             (case_id, diagnosis, comment.strip(), reason.strip(), username, at),
         )
+        if prediction_id is not None:
+            outbox.enqueue(conn, prediction_id=prediction_id, case_id=case_id, label=diagnosis)
         if previous is None:
             audit.record(conn, actor=username, action="diagnosis recorded", subject=accession, detail=diagnosis)
         else:

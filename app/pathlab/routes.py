@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from pathlab import auth_pages, case_pages
+from pathlab import auth_pages, case_pages, model_page
 from pathlab.web import page
 
 ROUTES = [
@@ -12,6 +12,8 @@ ROUTES = [
     Route("/cases", page(case_pages.case_list), methods=["GET"]),
     Route("/cases/{accession}", page(case_pages.case_page), methods=["GET"]),
     Route("/cases/{accession}/diagnosis", page(case_pages.record_diagnosis, form=True), methods=["POST"]),
+    Route("/cases/{accession}/assess", page(case_pages.assess_case, form=True), methods=["POST"]),
+    Route("/model", page(model_page.model_page), methods=["GET"]),
     Route("/audit", page(case_pages.audit_trail), methods=["GET"]),
     Route("/login", page(auth_pages.sign_in_form, signed_in=False), methods=["GET"]),
     Route("/login", page(auth_pages.sign_in, form=True, signed_in=False), methods=["POST"]),

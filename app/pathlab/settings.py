@@ -53,6 +53,20 @@ class LoginSettings(_Section):
     max_failures_per_address: int = Field(default=20, ge=1)
 
 
+class ModelApiSettings(_Section):
+    """The model's API (see its documentation, docs/api.qmd and docs/auth.qmd). The client secret is
+    never a setting: it comes from PATHLAB_MODEL_API_SECRET or the file `secret_file` names."""
+
+    enabled: bool = False
+    base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+$")
+    client_id: str = Field(default="pathlab", pattern=r"^[A-Za-z0-9._@-]{1,64}$")
+    secret_file: Path = Path("var/model_api_secret")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    renew_before_s: float = Field(default=60.0, ge=0, le=3600)
+    outbox_interval_s: float = Field(default=30.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PATHLAB_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -61,6 +75,7 @@ class Settings(BaseSettings):
     cases: CasesSettings = CasesSettings()
     session: SessionSettings = SessionSettings()
     login: LoginSettings = LoginSettings()
+    model_api: ModelApiSettings = ModelApiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -98,5 +113,6 @@ def load_settings(path: Path | None = None) -> Settings:
         update={
             "database": settings.database.model_copy(update={"path": base / settings.database.path}),
             "cases": settings.cases.model_copy(update={"seed_file": base / settings.cases.seed_file}),
+            "model_api": settings.model_api.model_copy(update={"secret_file": base / settings.model_api.secret_file}),
         }
     )

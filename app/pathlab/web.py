@@ -8,7 +8,8 @@ check: POST routes are only ever built by `page(..., form=True)`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -30,6 +31,7 @@ from pathlab import accounts, sessions
 from pathlab.accounts import User
 from pathlab.db import open_database
 from pathlab.forms import FormError, read_form
+from pathlab.model_link import ModelLink
 from pathlab.settings import Settings
 
 PACKAGE_DIR = Path(__file__).parent
@@ -92,6 +94,11 @@ class Ctx:
         if self.session is not None:
             sessions.destroy(self.conn, self.session.token)
         self.session, self.user, self.clear_cookie = None, None, True
+
+    @property
+    def model(self) -> ModelLink:
+        link: ModelLink = self.request.app.state.model_link
+        return link
 
     def flash(self, message: str) -> None:
         if self.session is not None:
@@ -272,11 +279,23 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
     from pathlab import routes
 
+    link = ModelLink(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await link.start()
+        try:
+            yield
+        finally:
+            await link.stop()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[*routes.ROUTES, *extra_routes, Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"))],
         exception_handlers={HTTPException: _http_error, FormError: _form_error, Exception: _server_error},
     )
     app.state.settings = settings
+    app.state.model_link = link
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
         autoescape=True,
