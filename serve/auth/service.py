@@ -153,6 +153,7 @@ class AuthService:
     def refresh(self, refresh_token: str) -> TokenPair:
         """Exchange a refresh token for a new pair; the old one is used up (RFC 9700, 4.14.2)."""
         now = self._clock()
+        self._ring.refresh()  # keys dropped by another process must stop their refresh tokens too
         try:
             claims, _ = self._codec.decode(refresh_token, REFRESH_TYP, now)
         except InvalidToken:
@@ -173,6 +174,7 @@ class AuthService:
     def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token and its family (RFC 7009); anything else is quietly accepted."""
         now = self._clock()
+        self._ring.refresh()
         try:
             claims, _ = self._codec.decode(refresh_token, REFRESH_TYP, now)
         except InvalidToken:

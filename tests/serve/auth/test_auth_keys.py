@@ -363,6 +363,16 @@ def test_dropping_keys_elsewhere_ends_a_replicas_cached_tokens_within_seconds(
         replica.verify_access(pair.access_token)
 
 
+def test_dropping_keys_elsewhere_ends_their_refresh_tokens_at_a_replica_that_verified_nothing_since(
+    make_auth, auth: AuthService, pair, clock
+) -> None:
+    replica = make_auth()  # it has loaded the old keys, and sees no access token after the drop
+    auth.rotate_keys(drop_previous=True)
+    clock.advance(replica.settings.key_reload_s)
+    with pytest.raises(AuthError):
+        replica.refresh(pair.refresh_token)
+
+
 def test_key_file_broken_while_running_keeps_the_loaded_keys_and_logs_it(
     auth: AuthService, pair, clock, caplog
 ) -> None:
