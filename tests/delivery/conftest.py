@@ -3,7 +3,6 @@ repository by the local job runner, as a GitHub runner runs it on a checkout."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT
+from support import tracked_copy
 
 
 @dataclass(frozen=True)
@@ -24,22 +23,8 @@ class JobRun:
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The files a clone would hold (tracked, plus new ones not ignored), nothing generated."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for rel in filter(None, listed):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+    """The files a clone would hold, in a git repository of their own (the job runner reads git)."""
+    tracked_copy(dest)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +41,6 @@ ARCHITECTURE = ROOT / "docs" / "architecture.qmd"
 DIAGRAM = ROOT / "docs" / "images" / "architecture.svg"
 AUTH = ROOT / "docs" / "auth.qmd"
 SVG = "{http://www.w3.org/2000/svg}"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # The smallest text the diagram may use, in CSS pixels at its natural size.
 MIN_FONT_PX = 13
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -261,20 +250,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     page = site / "_site" / "docs" / "architecture.html"
     assert page.exists(), done.stdout + done.stderr
     return page
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.requirement("C9.8", "C9.11")
