@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,11 +64,14 @@ class _Folder:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def service() -> Iterator[Served]:
+    # Its own short folder: Ray's Unix sockets live below the Ray folder and must fit in 107
+    # characters, which pytest's numbered temporary folders can exceed one level down.
+    base = Path(tempfile.mkdtemp(prefix="ms-e2e-"))
     short = {"MODELSHIP_AUTH__ACCESS_TTL_S": str(ACCESS_TTL_S), "MODELSHIP_AUTH__LEEWAY_S": "0"}
     saved = {k: os.environ.get(k) for k in short}
     os.environ.update(short)  # read when the service starts (and by the client set-up in run_service)
-    runner = run_service(_Folder(tmp_path_factory.mktemp("e2e")))  # type: ignore[arg-type]
+    runner = run_service(_Folder(base))  # type: ignore[arg-type]
     try:
         served = next(runner)
     finally:
@@ -79,6 +84,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield served
     finally:
         next(runner, None)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from browser_support import open_page, tab_walk, tabbable
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,5 +91,10 @@ def test_a_wide_code_block_takes_focus_and_scrolls_with_the_arrow_keys(browser, 
         before = page.evaluate("() => document.activeElement.scrollLeft")
         for _ in range(5):
             page.keyboard.press("ArrowRight")
+        # the browser may scroll smoothly: give the animation time to move, on a busy machine too
+        try:
+            page.wait_for_function("() => document.activeElement.scrollLeft > 0", timeout=5000)
+        except PlaywrightTimeout:
+            pass
         after = page.evaluate("() => document.activeElement.scrollLeft")
     assert before == 0 and after > 0
