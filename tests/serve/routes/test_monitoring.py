@@ -75,6 +75,7 @@ def test_refusals_are_counted_by_reason_and_field(make_api, contract_wdbc):
     r = api.client.post("/v1/predict", json={"records": bad}, headers=api.headers("clinic"))
     problem(r, 422)
     problem(api.client.post("/v1/predict", json={"records": sample_records(1)}), 401)
+
     # A refusal and its request line are separate events: they may reach the collector in
     # different hand-offs, so wait for both.
     def seen(s):
