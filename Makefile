@@ -60,8 +60,11 @@ promote: setup ## make VERSION=v0002 the production model; REASON='…' override
 rollback: setup ## return production to the version before it
 	$(MS) rollback
 
-system-deps: ## Debian packages the tests use: strace, wrk, chromium (installed only when missing)
-	@missing=""; for tool in strace wrk chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+# command:package pairs; prometheus provides promtool (tests/monitoring/test_promrules.py) and
+# the server the Prometheus tests start on 127.0.0.1 (tests/prometheus_support.py).
+SYSTEM_DEPS := strace:strace wrk:wrk chromium:chromium promtool:prometheus
+system-deps: ## Debian packages the tests use: strace, wrk, chromium, prometheus (installed only when missing)
+	@missing=""; for pair in $(SYSTEM_DEPS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject.toml
