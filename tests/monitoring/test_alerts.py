@@ -252,3 +252,20 @@ def test_a_rule_id_used_twice_is_refused():
 def test_a_missing_rules_file_names_the_setting(tmp_path):
     with pytest.raises(AlertRulesError, match="monitoring.alert_rules"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_the_docs_rules_table_says_what_the_rules_file_says():
+    page = (ROOT / "docs" / "monitoring.qmd").read_text(encoding="utf-8")
+    rows = {
+        m[0]: m[1:]
+        for m in re.findall(
+            r"^\| \[`(\w+)`\]\(#runbook-\w+\) \| `(\w+)` \| `(\S+) (\S+)` \| (\d+) \| (\d+) [^|]+\| (\w+) \|$",
+            page,
+            re.M,
+        )
+    }
+    expected = {
+        r.id: (r.metric, r.comparison, f"{r.threshold:g}", str(r.for_windows), str(r.min_samples), r.severity)
+        for r in load_rules(RULES_FILE)
+    }
+    assert rows == expected
