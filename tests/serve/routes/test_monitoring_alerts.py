@@ -27,7 +27,7 @@ from api_support import CHEAP_ARGON2, CONTRACT, sample_records, settings_of
 from prometheus_support import PrometheusServer, prometheus_server
 
 from modelship.contract import load_contract
-from modelship.monitoring.alerts import load_rules
+from modelship.monitoring.alerts import AlertRulesError, load_rules
 from serve.api import create_api
 from serve.model import LocalBackend, ModelHolder
 from serve.monitoring import promrules
@@ -206,3 +206,14 @@ def test_refusals_raise_the_quality_alert_once_and_valid_traffic_resolves_it(sta
         time.sleep(0.1)
     assert [p["alert"]["state"] for p in stack.hook] == ["firing", "resolved"]
     assert stack.hook[0]["text"].startswith("[FIRING] invalid_requests (warning): 100% of prediction requests")
+
+
+def test_a_bad_rules_file_stops_the_service_at_start_with_the_rule_and_remedy(make_api, tmp_path):
+    bad = tmp_path / "alerts.yaml"
+    bad.write_text(RULES.replace("severity: warning", "severity: page"), encoding="utf-8")
+    with pytest.raises(AlertRulesError, match=r"rule 1 \(invalid_requests\): severity 'page' is not one of"):
+        make_api(alert_rules=str(bad))
+
+
+def test_the_default_rules_are_the_committed_file(repo_root):
+    assert Settings().alert_rules_path == repo_root / "monitoring" / "alerts.yaml"
