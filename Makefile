@@ -230,3 +230,11 @@ test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, 
 	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
 	$(PY) -m pytest $(A11Y_TEST_DIRS)
 # ---- end of delivery chain block -----------------------------------------------------------
+
+# ---- monitoring alerts: monitoring/alerts.yaml is the one source (docs/monitoring.qmd, Alerts) ----
+.PHONY: prometheus-rules
+prometheus-rules: setup system-deps ## regenerate monitoring/prometheus-rules.yml from monitoring/alerts.yaml; promtool checks it
+	$(PY) -m serve.monitoring.promrules --config $(SERVE_CONFIG)
+	promtool check rules monitoring/prometheus-rules.yml
+	promtool test rules monitoring/prometheus-rules.test.yml
+# ---- end of monitoring alerts block ------------------------------------------------------------

@@ -345,7 +345,9 @@ class Alerts:
             metric = METRICS[alert.rule.metric]
             value, samples = metric.value(summary), metric.count(summary)
             breached = alert.rule.breached(value, samples)
-            alert.value, alert.samples = (None if value is None else float(value)), samples
+            # Under min_samples a figure is not one to show as if it meant something.
+            enough = value is not None and samples >= alert.rule.min_samples
+            alert.value, alert.samples = (float(value) if enough else None), samples
             evaluations.append({"rule": alert.rule.id, "value": alert.value, "samples": samples, "breached": breached})
             before = alert.state
             alert.streak = alert.streak + 1 if breached else 0

@@ -109,7 +109,7 @@ def test_for_one_window_fires_at_once():
 def test_a_window_too_small_or_not_judged_does_not_meet_the_condition():
     alerts = Alerts([rule(for_windows=1)])
     evaluations, transitions = alerts.evaluate(window(0, 5, rows=49), T0)
-    assert transitions == [] and evaluations == [{"rule": "drift", "value": 5.0, "samples": 49, "breached": False}]
+    assert transitions == [] and evaluations == [{"rule": "drift", "value": None, "samples": 49, "breached": False}]
     evaluations, transitions = alerts.evaluate(window(1, None, rows=500), T0 + 60)
     assert transitions == [] and evaluations[0]["value"] is None
     alerts.evaluate(window(2, 5), T0 + 120)

@@ -1,4 +1,4 @@
-"""Alerts through the API and a real Prometheus (C11.6, C11.7, C11.10; C11.5 for the test set-up).
+"""Alerts through the API and a real Prometheus (C11.6, C11.10).
 
 The API app runs under uvicorn in a thread on 127.0.0.1 (the collector in a thread, windows of
 one second) with a rules file of its own, a webhook receiver on 127.0.0.1, and Debian's
@@ -37,7 +37,7 @@ from serve.settings import Settings
 from support import write_params
 
 pytestmark = [
-    pytest.mark.requirement("C11.6", "C11.7", "C11.10", "C11.5"),
+    pytest.mark.requirement("C11.6", "C11.10"),
     pytest.mark.catalogue(
         part="Monitoring: alerts through the API, the webhook and a real Prometheus",
         scope="integration",
