@@ -346,8 +346,8 @@ class Alerts:
             value, samples = metric.value(summary), metric.count(summary)
             breached = alert.rule.breached(value, samples)
             # Under min_samples a figure is not one to show as if it meant something.
-            enough = value is not None and samples >= alert.rule.min_samples
-            alert.value, alert.samples = (float(value) if enough else None), samples
+            shown = float(value) if value is not None and samples >= alert.rule.min_samples else None
+            alert.value, alert.samples = shown, samples
             evaluations.append({"rule": alert.rule.id, "value": alert.value, "samples": samples, "breached": breached})
             before = alert.state
             alert.streak = alert.streak + 1 if breached else 0
