@@ -214,7 +214,9 @@ release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; n
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
 	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
 
+# tests/monitoring runs promtool: only that one Debian package for the unit job
 test-unit: setup ## fast tests: code, data, model, settings (everything but the folders the slow jobs run)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS=promtool:prometheus
 	$(PY) -m pytest tests $(foreach d,$(SLOW_TEST_DIRS),--ignore=$(d))
 
 test-notebooks: setup ## the pipeline notebooks, run by papermill and checked by nbval
