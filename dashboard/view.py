@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -90,7 +90,7 @@ class View:
     positive_label: str
     digest: str
     announcement: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    latest: dict[str, Any] | None = None
 
 
 def _alert(a: dict[str, Any], docs_url: str) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def _status(window: dict[str, Any] | None, active: list[dict[str, Any]]) -> Stat
         return Status(
             NO_DATA,
             STATUS_WORDS[NO_DATA],
-            "No window of traffic has closed yet: the figures appear after the first one.",
+            "No rows have been scored in a closed window yet: the figures appear after the first one.",
         )
     if window["drift"]["verdict"] == "drift":
         n = window["drift"]["n_drifted"]
@@ -254,9 +254,29 @@ def digest_of(summary: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _window_info(w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "start": utc(w["start_s"]),
+        "end": utc(w["end_s"]),
+        "span": f"{clock(w['start_s'])} to {clock(w['end_s'])} UTC",
+        "length_s": f"{w['window_s']:g}",
+        "rows": w["rows"],
+        "requests": w["operations"]["requests"],
+        "late_rows": w.get("late_rows", 0),
+        "model_version": w.get("model_version") or "none",
+        "versions": ", ".join(f"{v} ({n} rows)" for v, n in sorted((w.get("versions") or {}).items())),
+        "replicas": w.get("replicas", 0),
+    }
+
+
 def build_view(summary: dict[str, Any], docs_url: str, positive_label: str = "positive class") -> View:
+    """`latest`, the last closed window, gives traffic and quality (every request, the dashboard's
+    own polls included, lands in a window); `scored`, the last window with scored rows, gives
+    the model's figures: drift, prediction mix, performance."""
     windows = summary.get("windows") or []
-    window = windows[-1] if windows else None
+    latest = windows[-1] if windows else None
+    scored_windows = [w for w in windows if w.get("rows")]
+    window = scored_windows[-1] if scored_windows else None
     alerts = summary.get("alerts")
     alerts_reported = isinstance(alerts, dict)
     active = [_alert(a, docs_url) for a in (alerts or {}).get("active", [])] if alerts_reported else []
@@ -266,26 +286,18 @@ def build_view(summary: dict[str, Any], docs_url: str, positive_label: str = "po
     )
     status = _status(window, active)
     open_windows = summary.get("open") or []
-    info = None
-    if window is not None:
-        info = {
-            "start": utc(window["start_s"]),
-            "end": utc(window["end_s"]),
-            "span": f"{clock(window['start_s'])} to {clock(window['end_s'])} UTC",
-            "length_s": f"{window['window_s']:g}",
-            "rows": window["rows"],
-            "late_rows": window.get("late_rows", 0),
-            "model_version": window.get("model_version") or "none",
-            "versions": ", ".join(f"{v} ({n} rows)" for v, n in sorted((window.get("versions") or {}).items())),
-            "replicas": window.get("replicas", 0),
-        }
+    info = _window_info(window) if window else None
+    latest_info = _window_info(latest) if latest else None
     n_active = len(active)
     announcement = (
         f"Updated: status {status.word}. "
         + (f"{n_active} active alert{'s' if n_active != 1 else ''}. " if alerts_reported else "")
-        + (f"Last window {info['span']}, {info['rows']} rows." if info else "No window closed yet.")
+        + (f"Last window with scored rows {info['span']}, {info['rows']} rows." if info else "No rows scored yet.")
     )
     c = summary.get("counters") or {}
+    performance = None
+    if window is not None:
+        performance = _performance({**window, "live_performance": (latest or window).get("live_performance")})
     return View(
         status=status,
         alerts_reported=alerts_reported,
@@ -302,11 +314,12 @@ def build_view(summary: dict[str, Any], docs_url: str, positive_label: str = "po
             "dropped_rows": c.get("dropped_rows", 0),
         },
         drift=_drift(window) if window else None,
-        quality=_quality(window) if window else None,
+        quality=_quality(latest) if latest else None,
         mix=_mix(window) if window else None,
-        operations=_operations(window) if window else None,
-        performance=_performance(window) if window else None,
+        operations=_operations(latest) if latest else None,
+        performance=performance,
         positive_label=positive_label,
         digest=digest_of(summary),
         announcement=announcement,
+        latest=latest_info,
     )

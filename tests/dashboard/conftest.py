@@ -81,6 +81,7 @@ class Stack:
     scale: pd.Series
     api_folder: Path
     prediction_ids: list[str] = field(default_factory=list)
+    sent_at: float = 0.0  # when the last prediction request left
 
     def token(self, client_id: str) -> str:
         kind, _ = ACCOUNTS.get(client_id, ("service", []))
@@ -105,6 +106,7 @@ class Stack:
         return [dict(zip(names, map(float, row), strict=True)) for row in frame[names].to_numpy()]
 
     def predict(self, drifted: bool = False) -> list[str]:
+        self.sent_at = time.time()
         headers = {"Authorization": f"Bearer {self.token('dash-clinic')}"}
         r = httpx.post(
             f"{self.api_url}/v1/predict", json={"records": self.records(drifted)}, headers=headers, timeout=30
@@ -134,13 +136,16 @@ class Stack:
         return body
 
     def wait_for_window(self, check: Callable[[dict[str, Any]], bool], timeout_s: float = 30) -> dict[str, Any]:
-        """The summary once its last closed window passes `check`."""
+        """The summary once its last closed window with scored rows, after the last prediction
+        request, passes `check` (the polls of the summary are requests too: they make windows
+        without rows)."""
         deadline = time.monotonic() + timeout_s
         while True:
             state = self.summary()
-            if state["windows"] and check(state["windows"][-1]):
+            scored = [w for w in state["windows"] if w["rows"] and w["end_s"] > self.sent_at]
+            if scored and check(scored[-1]):
                 return state
-            assert time.monotonic() < deadline, state["windows"][-1:] or state
+            assert time.monotonic() < deadline, scored[-1:] or state
             time.sleep(0.2)
 
 
