@@ -44,8 +44,8 @@ pytestmark = [
     pytest.mark.requirement("C11.3", "C11.4", "C11.6"),
     pytest.mark.catalogue(
         part="Monitoring dashboard in a real browser: states, accessibility, keyboard, live updates",
-        scope="e2e",
-        strategy="accessibility, behavioural",
+        scope="integration",
+        strategy="example-based, behavioural, fault injection",
         tool="pytest, Playwright (Chromium), axe-core, uvicorn",
     ),
 ]

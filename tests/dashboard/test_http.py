@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.catalogue(
         part="Monitoring dashboard: sign-in, session and the service's failures over HTTP",
         scope="integration",
-        strategy="example-based, behavioural",
+        strategy="example-based, attack, fault injection",
         tool="pytest, httpx, uvicorn (dashboard and API app in threads)",
     ),
 ]
