@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,36 @@ class Stack:
         ids = [p["prediction_id"] for p in r.json()["predictions"]]
         self.prediction_ids.extend(ids)
         return ids
+
+    @contextmanager
+    def drifting(self, every_s: float = 0.3) -> Iterator[None]:
+        """Drifted traffic in every window while the block runs (the drift alert needs two
+        windows in a row; a window with only the summary's polls would resolve it)."""
+        stop = threading.Event()
+
+        def send() -> None:
+            while not stop.wait(every_s):
+                try:
+                    self.predict(drifted=True)
+                except (AssertionError, httpx.HTTPError):  # the test's own assertions say what went wrong
+                    pass
+
+        thread = threading.Thread(target=send, name="drifted-traffic", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    def wait_for_alert(self, rule: str, state: str = "firing", timeout_s: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            summary = self.summary()
+            if any(a["rule"] == rule and a["state"] == state for a in summary["alerts"]["active"]):
+                return summary
+            assert time.monotonic() < deadline, summary["alerts"]
+            time.sleep(0.2)
 
     def feedback(self, ids: list[str]) -> None:
         """The confirmed diagnosis of each prediction: the held-out data's own label."""

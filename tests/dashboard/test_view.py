@@ -64,7 +64,8 @@ def test_drifted_traffic_makes_a_warning_with_the_drifted_features_first(stack):
     stack.predict(drifted=True)
     state = stack.wait_for_window(lambda w: w["rows"] == ROWS and w["drift"]["verdict"] == "drift")
     view = build_view(state, DOCS)
-    assert view.status.key == WARNING and "drifted" in view.status.sentence
+    # a warning: the window drifted, or the drift alert is pending (it fires on a second window)
+    assert view.status.key == WARNING
     flagged = [f["feature"] for f in view.drift["features"] if f["drifted"]]
     assert flagged == [f["feature"] for f in view.drift["features"][: len(flagged)]]
     assert set(DRIFTED) & set(flagged)
