@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from dashboard.settings import DashboardSettings
 from dashboard.web import create_app
-from tests.dashboard.conftest import ACCESS_TTL_S
+from tests.dashboard.conftest import ACCESS_TTL_S, ServerThread, api_app
 
 pytestmark = [
     pytest.mark.requirement("C11.3", "C9.1"),
@@ -161,3 +161,27 @@ def test_the_service_going_down_is_a_clear_message(stack, spare_api):
         with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as fresh:
             r = sign_in(fresh, "dash-monitor", stack.secrets["dash-monitor"])
             assert r.status_code == 503 and "cannot be reached" in r.text
+
+
+def test_monitoring_turned_off_in_the_service_is_said_so(stack, tmp_path, registry_root, auth_dir, contract):
+    folder, _, _ = auth_dir
+    with ServerThread(api_app(tmp_path, registry_root, folder, contract, enabled=False)) as url:
+        app = create_app(DashboardSettings(api_url=url, site_dir="no-site"))
+        with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+            assert sign_in(client, "dash-monitor", stack.secrets["dash-monitor"]).status_code == 303
+            page = client.get("/")
+            assert page.status_code == 404 and "Monitoring is turned off in the service" in page.text
+            fragment = client.get("/live")
+            assert fragment.status_code == 404 and 'data-state="problem"' in fragment.text
+
+
+def test_a_form_that_is_not_a_form_and_a_missing_docs_site_get_pages_in_words(stack, browser_like):
+    csrf = sign_in_page(browser_like)
+    r = browser_like.post(
+        "/signin", content=f'{{"csrf_token": "{csrf}"}}', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 403 and "Form refused" in r.text
+    r = browser_like.post("/signout", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    r = browser_like.get("/site/docs/monitoring.html")
+    assert r.status_code == 404 and "make docs" in r.text
