@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -52,8 +53,25 @@ def ray_executable() -> str:
     return str(beside) if beside.exists() else shutil.which("ray") or "ray"
 
 
-def start(config_path: Path, ray_dir: Path, dashboard_port: int, timeout_s: float = 120) -> dict[str, Any]:
-    """Start the head node; return (and write to cluster.json) its addresses."""
+def start(
+    config_path: Path, ray_dir: Path, dashboard_port: int, timeout_s: float = 180, attempts: int = 3
+) -> dict[str, Any]:
+    """Start the head node; return (and write to cluster.json) its addresses.
+
+    On a loaded machine the raylet can give up waiting for its agents (a fixed wait in Ray);
+    what that attempt left running is ended and `ray start` tried again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start(config_path, ray_dir, dashboard_port, timeout_s)
+        except RuntimeError as exc:
+            stop(ray_dir)
+            if attempt == attempts:
+                raise
+            print(f"cluster: attempt {attempt} failed, retrying: {str(exc).splitlines()[-1]}", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
+def _start(config_path: Path, ray_dir: Path, dashboard_port: int, timeout_s: float) -> dict[str, Any]:
     ray_dir = ray_dir.resolve()
     raw = load_config(config_path)
     service_port = int((raw.get("http_options") or {}).get("port", 8000))
@@ -65,6 +83,16 @@ def start(config_path: Path, ray_dir: Path, dashboard_port: int, timeout_s: floa
         os.environ.update(saved)
     tmp = ray_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    token = token_path(ray_dir)
+    if not token.is_file():
+        # `ray start` with token auth wants the token already there; clients of this cluster read it
+        token.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    # The raylet waits this long for its agents to start; on a loaded machine the default (30 s)
+    # is not enough, and the raylet then aborts.
+    env.setdefault("RAY_agent_register_timeout_ms", "120000")
     ports = {name: free_port() for name in AGENT_PORTS}
     cmd = [
         ray_executable(),

@@ -120,10 +120,10 @@ class Cluster:
             env["RAY_AUTH_TOKEN"] = self.token
         return env
 
-    def status(self) -> dict[str, Any]:
+    def status(self, timeout_s: float = 30) -> dict[str, Any]:
         """Serve's view of the application (the dashboard's REST API, what `serve status` prints)."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        r = httpx.get(f"{self.address.rstrip('/')}/api/serve/applications/", headers=headers, timeout=10)
+        r = httpx.get(f"{self.address.rstrip('/')}/api/serve/applications/", headers=headers, timeout=timeout_s)
         r.raise_for_status()
         return (r.json().get("applications") or {}).get(APP) or {}
 
@@ -334,7 +334,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, default=Path("serve/config.yaml"))
     parser.add_argument("--address", default=None, help="the cluster's dashboard URL (default: RAY_ADDRESS)")
     parser.add_argument("--url", default=None, help="the service's URL (default: SERVE_URL, else the config's port)")
-    parser.add_argument("--ray-dir", type=Path, default=Path("var/ray-cluster"), help="where serve/cluster.py keeps a local cluster")
+    parser.add_argument(
+        "--ray-dir", type=Path, default=Path("var/ray-cluster"), help="where serve/cluster.py keeps a local cluster"
+    )
     parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for the application to be healthy")
     parser.add_argument("--report", type=Path, default=Path("var/deploy/report.json"))
     args = parser.parse_args(argv)
@@ -354,7 +356,10 @@ def main(argv: list[str]) -> int:
             work_dir=args.report.parent,
             timeout_s=args.timeout,
         )
-        deployer.cluster.status()  # unreachable or refused: stop before anything changes
+        try:  # unreachable or refused: stop before anything changes
+            deployer.cluster.status(timeout_s=60)
+        except httpx.HTTPError as exc:
+            raise DeployRefused(f"the Ray cluster at {deployer.cluster.address} does not answer: {exc!r}") from None
         outcome = deploy(deployer, package)
     except (DeployRefused, RegistryError, OSError, httpx.HTTPError) as exc:
         print(f"deploy: nothing deployed: {exc}", file=sys.stderr)

@@ -55,9 +55,7 @@ def reference_cases(params_file: Path) -> tuple[list[dict[str, Any]], list[str]]
     params = load_params(params_file)
     contract = load_contract(params.contract)
     frame = pd.read_csv(params.snapshot).iloc[list(REFERENCE_ROWS)]
-    records = [
-        {name: float(row[name]) for name in contract.feature_names} for _, row in frame.iterrows()
-    ]
+    records = [{name: float(row[name]) for name in contract.feature_names} for _, row in frame.iterrows()]
     return records, [str(label) for label in frame[contract.target.name]]
 
 
@@ -91,10 +89,11 @@ def run_smoke(
             card = http.get("/v1/model", headers=auth)
             if card.status_code == 200:
                 result.served_version = card.json()["version"]
+            deployed = expected_version or "any"
             check(
                 "model card",
                 card.status_code == 200 and expected_version in (None, result.served_version),
-                f"GET /v1/model {card.status_code}, version {result.served_version} (deployed: {expected_version or 'any'})",
+                f"GET /v1/model {card.status_code}, version {result.served_version} (deployed: {deployed})",
             )
             scored = http.post("/v1/predict", json={"records": records}, headers=auth)
             if not check("predict", scored.status_code == 200, f"POST /v1/predict {scored.status_code}"):
@@ -111,7 +110,7 @@ def run_smoke(
             check(
                 "predict",
                 expected_version in (None, body["model_version"]),
-                f"answered by {body['model_version']} (deployed: {expected_version or 'any'})",
+                f"answered by {body['model_version']} (deployed: {deployed})",
             )
             sent = http.post(
                 "/v1/feedback",

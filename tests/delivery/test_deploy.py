@@ -88,7 +88,10 @@ def source_packages(base: Path, params: Path) -> Path:
     X, y, _ = training_data()
     meta = registry.metadata(GOOD)
     kept = {k: meta[k] for k in ("threshold", "features", "contract", "positive_label", "negative_label", "metrics")}
-    for model in (DummyClassifier(strategy="prior"), make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000))):
+    for model in (
+        DummyClassifier(strategy="prior"),
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000)),
+    ):
         registry.register(model.fit(X, y), {**kept, "data_sha256": meta["data_sha256"]})
     out = base / "packages"
     for version in (GOOD, CONSTANT, NEXT):
@@ -117,13 +120,22 @@ def stage(tmp_path_factory: pytest.TempPathFactory):
     try:
         info = cluster.start(config, ray_dir, dashboard_port)
         print(f"\nray start --head: {time.monotonic() - started:.1f} s")
-        s = Stage(base, packages, Registry(base / "registry"), config, ray_dir, info["address"], info["service_url"], secrets, "")
+        s = Stage(
+            base,
+            packages,
+            Registry(base / "registry"),
+            config,
+            ray_dir,
+            info["address"],
+            info["service_url"],
+            secrets,
+            "",
+        )
         yield s
     finally:
-        stopped = cluster.stop(ray_dir)
+        cluster.stop(ray_dir)
         left = cluster.processes(ray_dir)
         assert not left, f"Ray processes left after the cluster's stop: {left}"
-        assert stopped > 0
 
 
 def test_a_good_package_deploys_and_passes_its_smoke_tests(stage: Stage):
@@ -132,7 +144,9 @@ def test_a_good_package_deploys_and_passes_its_smoke_tests(stage: Stage):
     assert report["deployed"] and report["served_version"] == GOOD and report["previous"] is None
     assert "ok    predict: 6/6 reference cases get their confirmed diagnosis" in result.stdout
     assert "ok    feedback: POST /v1/feedback 201" in result.stdout
-    print(f"\nfirst deploy of {GOOD}: healthy after {report['seconds_to_healthy']} s, smoke {report['smoke_seconds']} s")
+    print(
+        f"\nfirst deploy of {GOOD}: healthy after {report['seconds_to_healthy']} s, smoke {report['smoke_seconds']} s"
+    )
     stage.token = httpx.post(
         stage.url + "/v1/auth/token",
         data={"grant_type": "client_credentials", "client_id": "loader", "client_secret": stage.secrets["loader"]},
@@ -231,13 +245,32 @@ def test_the_deploy_workflow_job_runs_here_against_the_cluster(stage: Stage, tmp
     assert stage.served_version() == NEXT and stage.registry.production() == NEXT
 
 
+def test_make_smoke_runs_alone_against_serve_url(stage: Stage):
+    def smoke(version: str, secret: str | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
+        env.pop("MODELSHIP_SMOKE_CLIENT_SECRET", None)
+        if secret:
+            env["MODELSHIP_SMOKE_CLIENT_SECRET"] = secret
+        args = ["make", "-s", "smoke", f"SERVE_URL={stage.url}", f"VERSION={version}"]
+        return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    served = smoke(NEXT, stage.secrets["smoke"])
+    assert served.returncode == 0, served.stdout + served.stderr
+    assert "ok    model card" in served.stdout and "ok    feedback: POST /v1/feedback 201" in served.stdout
+    other = smoke(GOOD, stage.secrets["smoke"])
+    assert (
+        other.returncode != 0
+        and f"FAIL  model card: GET /v1/model 200, version {NEXT} (deployed: {GOOD})" in other.stdout
+    )
+    unset = smoke(NEXT, None)
+    assert unset.returncode != 0 and "set MODELSHIP_SMOKE_CLIENT_SECRET" in unset.stderr
+
+
 def test_the_cluster_listens_on_loopback_only(stage: Stage):
     listening = set()
     for proc in cluster.processes(stage.ray_dir):
         try:
-            listening |= {
-                c.laddr.ip for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr
-            }
+            listening |= {c.laddr.ip for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr}
         except psutil.NoSuchProcess:
             continue
-    assert listening and listening <= {"127.0.0.1"}, listening
+    assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
