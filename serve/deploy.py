@@ -232,7 +232,10 @@ class Deployer:
     def roll_out(self, version: str) -> tuple[list[str], float, float]:
         """Deploy `version`, wait, smoke-test it: (failures, seconds to healthy, smoke seconds)."""
         started = time.monotonic()
-        self.submit(version)
+        try:
+            self.submit(version)
+        except (DeployRefused, subprocess.TimeoutExpired) as exc:
+            return [f"serve deploy: {exc}"], time.monotonic() - started, 0.0
         unhealthy = self.wait_healthy(version)
         healthy_s = time.monotonic() - started
         if unhealthy:
