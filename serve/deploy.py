@@ -44,7 +44,14 @@ import httpx
 import yaml
 
 from modelship.fileio import write_atomic
-from modelship.packaging import PackageError, VerifiedPackage, open_package
+from modelship.packaging import (
+    CONTRACT_FILE,
+    DATA_MANIFEST_FILE,
+    INFO_FILE,
+    PackageError,
+    VerifiedPackage,
+    open_package,
+)
 from modelship.registry import METADATA_FILE, MODEL_FILE, Registry, RegistryError
 from serve.cluster import CLUSTER_FILE, token_path
 from serve.launcher import PROXY_PORT_OFFSET, load_config
@@ -84,7 +91,8 @@ def install(package: VerifiedPackage, registry: Registry) -> bool:
     target = registry.version_dir(version)
     if target.is_dir():
         meta = registry.verify(version)
-        if meta["model_sha256"] != json.loads((package.root / METADATA_FILE).read_text())["model_sha256"]:
+        packaged = json.loads((package.root / METADATA_FILE).read_text(encoding="utf-8"))
+        if meta["model_sha256"] != packaged["model_sha256"]:
             raise DeployRefused(
                 f"the registry {registry.root} already holds another model named {version}: "
                 "deploy to a registry of its own or rebuild the package from this registry"
@@ -94,12 +102,11 @@ def install(package: VerifiedPackage, registry: Registry) -> bool:
     staging = Path(tempfile.mkdtemp(dir=registry.versions_dir, prefix=".staging-"))
     try:
         meta = json.loads((package.root / METADATA_FILE).read_text(encoding="utf-8"))
-        for name in [MODEL_FILE, METADATA_FILE, *package.info["files"]]:
-            src = package.root / name
-            if src.is_file() and name not in ("package.json", "contract.yaml", "data-manifest.json"):
-                shutil.copyfile(src, staging / name)
-        if set(meta.get("files", {})) - {p.name for p in staging.iterdir()}:
-            raise DeployRefused(f"{version}: the package lacks files its metadata lists")
+        # what the registry held for the version; the rest describes the package or the data
+        for name in set(package.info["files"]) - {INFO_FILE, CONTRACT_FILE, DATA_MANIFEST_FILE}:
+            shutil.copyfile(package.root / name, staging / name)
+        if missing := {MODEL_FILE, *meta.get("files", {})} - {p.name for p in staging.iterdir()}:
+            raise DeployRefused(f"{version}: the package lacks {', '.join(sorted(missing))}")
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
