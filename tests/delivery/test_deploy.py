@@ -3,7 +3,7 @@ package deploys; a package whose model answers one class for everything passes i
 gate but fails the smoke tests, and is rolled back to the good one while a client polling
 /v1/predict gets no failed request; the deploy workflow's job, run by scripts/ci_job.py, deploys
 a third. One cluster for the module, stopped at the end with every process it started.
-(C13.2, C13.3, C13.9, C12.5)"""
+(C13.2, C13.3, C13.9)"""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from tests.delivery.conftest import fresh_copy, run_job
 from tests.live.service import free_port, free_port_block, write_config
 
 pytestmark = [
-    pytest.mark.requirement("C13.2", "C13.3", "C13.9", "C12.5"),
+    pytest.mark.requirement("C13.2", "C13.3", "C13.9"),
     pytest.mark.catalogue(
         part="Delivery chain: deployment, smoke tests and rollback",
         scope="system",
