@@ -238,7 +238,7 @@ test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, 
 # made. The smoke client's secret comes from MODELSHIP_SMOKE_CLIENT_SECRET, never the command line.
 .PHONY: deploy smoke cluster-start cluster-stop
 RAY_CLUSTER_DIR ?= var/ray-cluster
-DEPLOY_TIMEOUT ?= 180
+DEPLOY_TIMEOUT ?= 300
 # the Serve config deployed: the package's, unless the machine says otherwise (its paths differ)
 DEPLOY_CONFIG ?= $(PACKAGES_DIR)/serve-config.yaml
 

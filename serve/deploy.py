@@ -347,7 +347,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--ray-dir", type=Path, default=Path("var/ray-cluster"), help="where serve/cluster.py keeps a local cluster"
     )
-    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for the application to be healthy")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the application to be healthy")
     parser.add_argument("--report", type=Path, default=Path("var/deploy/report.json"))
     args = parser.parse_args(argv)
     try:
