@@ -185,7 +185,7 @@ $(DOCS_REPORTS) &: | setup
 # ---- delivery chain: .github/workflows/ run these targets (docs/delivery.qmd) -------------
 # Every `run:` step of a workflow is one of these (or another target above), so a job runs here
 # as on a runner: `make ci-job WORKFLOW=ci JOB=lint`.
-.PHONY: workflows-lint ci-job ci-params gate-check package release-asset test-unit test-notebooks test-api \
+.PHONY: workflows-lint ci-job ci-params gate-check package release-asset release-download test-unit test-notebooks test-api \
 	test-delivery test-a11y
 ACTIONLINT_DIR := tools/actionlint
 PACKAGES_DIR ?= var/packages
@@ -222,6 +222,11 @@ release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; n
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
 	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
 
+release-download: ## the model package assets of the GitHub release RELEASE_TAG (env) into var/packages/ (needs gh, GH_TOKEN)
+	@test -n "$${RELEASE_TAG:-}" || { echo "release-download: set RELEASE_TAG (the release to deploy)" >&2; exit 2; }
+	gh release download "$$RELEASE_TAG" --dir $(PACKAGES_DIR) --clobber --pattern 'model-*.tar.gz' --pattern '*.whl' \
+		--pattern serve-config.yaml
+
 # tests/monitoring runs promtool: only that one Debian package for the unit job
 test-unit: setup ## fast tests: code, data, model, settings (everything but the folders the slow jobs run)
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS=promtool:prometheus
@@ -240,6 +245,29 @@ test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, 
 	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
 	$(PY) -m pytest $(A11Y_TEST_DIRS)
 # ---- end of delivery chain block -----------------------------------------------------------
+
+# ---- deployment (serve/deploy.py, docs/delivery.qmd): a package to a running Ray cluster ------
+# RAY_ADDRESS (env) is the cluster's dashboard URL; without it, the local cluster cluster-start
+# made. The smoke client's secret comes from MODELSHIP_SMOKE_CLIENT_SECRET, never the command line.
+.PHONY: deploy smoke cluster-start cluster-stop
+RAY_CLUSTER_DIR ?= var/ray-cluster
+DEPLOY_TIMEOUT ?= 300
+# the Serve config deployed: the package's, unless the machine says otherwise (its paths differ)
+DEPLOY_CONFIG ?= $(PACKAGES_DIR)/serve-config.yaml
+
+cluster-start: setup ## a standing Ray cluster on 127.0.0.1 to deploy to (ray start --head, the project's env)
+	$(PY) -m serve cluster start --config "$(SERVE_CONFIG)" --ray-dir "$(RAY_CLUSTER_DIR)"
+
+cluster-stop: setup ## end that cluster's processes, and only them (not `ray stop`, which ends every cluster)
+	$(PY) -m serve cluster stop --ray-dir "$(RAY_CLUSTER_DIR)"
+
+deploy: setup ## deploy var/packages/ (VERSION=… picks one) to RAY_ADDRESS, smoke-test, roll back on failure
+	$(PY) -m serve deploy --packages "$(PACKAGES_DIR)" --version "$${VERSION:-}" --config "$(DEPLOY_CONFIG)" \
+		--ray-dir "$(RAY_CLUSTER_DIR)" --timeout "$(DEPLOY_TIMEOUT)"
+
+smoke: setup ## smoke tests against the running service SERVE_URL [VERSION=… it must serve]
+	$(PY) -m serve smoke --url "$(SERVE_URL)" --version "$${VERSION:-}" --params "$(PARAMS)"
+# ---- end of deployment block ---------------------------------------------------------------
 
 # ---- monitoring alerts: monitoring/alerts.yaml is the one source (docs/monitoring.qmd, Alerts) ----
 .PHONY: prometheus-rules

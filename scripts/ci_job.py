@@ -7,9 +7,11 @@ WORKFLOW is a file name in .github/workflows/ (with or without .yml). The job's 
 order from the repository root with the environment the workflow sets (workflow, job and step
 `env:`, plus the runner's own GITHUB_* variables), `${{ }}` expressions resolved from inputs
 (their defaults unless given), matrix values, env, a few github.* fields and secrets from the
-environment. `run:` steps run with bash -eo pipefail as on a runner; the `uses:` steps this
-runner knows are emulated (checkout: the current tree; setup-python: the Python 3.11 here;
-upload-artifact / download-artifact: copies under var/ci-artifacts/); any other is refused
+environment as CI_SECRET_<NAME>. `run:` steps run
+with bash -eo pipefail as on a runner; the `uses:` steps this runner knows are emulated
+(checkout: the current tree; setup-python: the Python 3.11 here; upload-artifact /
+download-artifact: copies under var/ci-artifacts/, a download with `run-id` taking the artifact
+another workflow's job uploaded last, as GitHub fetches one of another run); any other is refused
 before the first step runs, so a job never half-runs for want of an action.
 
 Exit status: 0 when every step passed, 1 when one failed (its name is printed), 2 when the job
@@ -251,6 +253,10 @@ def _download(run: Run, inputs: dict[str, Any]) -> str:
     if not name:
         raise Refused("download-artifact without a name: name the artifact to copy back")
     source = run.artifacts / name
+    if inputs.get("run-id"):
+        # another workflow's run: the newest artifact of that name any local job uploaded
+        uploads = sorted(run.artifacts.parent.parent.glob(f"*/artifacts/{name}"), key=lambda p: p.stat().st_mtime)
+        source = uploads[-1] if uploads else source
     if not source.is_dir():
         raise StepFailed(f"download-artifact {name}: no such artifact in {run.artifacts} (run the job that uploads it)")
     dest = run.root / str(inputs.get("path", "."))

@@ -50,7 +50,7 @@ def make_targets() -> set[str]:
 
 
 def test_the_expected_workflows_exist():
-    assert {"ci.yml", "model-pipeline.yml", "docs.yml"} <= set(ALL)
+    assert {"ci.yml", "model-pipeline.yml", "docs.yml", "deploy.yml"} <= set(ALL)
 
 
 def test_ci_runs_on_push_and_pull_request_and_fast_jobs_gate_the_slow_ones():
@@ -92,6 +92,30 @@ def test_docs_builds_then_publishes_to_pages_with_only_the_pages_permissions():
     assert {"run": "make docs", "name": "Render"} in build["steps"]
     assert publish["needs"] == "build" and publish["environment"]["name"] == "github-pages"
     assert publish["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_deploy_runs_on_a_published_release_or_by_hand_behind_an_approved_environment():
+    wf = load("deploy.yml")
+    on = wf["on"]
+    assert set(on) == {"release", "workflow_dispatch"} and on["release"]["types"] == ["published"]
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert {"version", "environment"} <= set(inputs)
+    assert inputs["environment"]["type"] == "choice" and inputs["environment"]["default"] == "production"
+    assert wf["concurrency"]["cancel-in-progress"] is False  # a rollback is never cut in half
+    job = wf["jobs"]["deploy"]
+    # the job waits for the environment's reviewers; on a release, it is production
+    assert job["environment"] == "${{ inputs.environment || 'production' }}"
+    assert job["permissions"] == {"contents": "read", "actions": "read"}
+    steps = {s.get("name", s.get("uses", "")): s for s in job["steps"]}
+    assert steps["Download the release's package"]["if"] == "github.event_name == 'release'"
+    assert steps["Download the pipeline run's package"]["if"] == "github.event_name == 'workflow_dispatch'"
+    assert [s["run"] for s in job["steps"] if "run" in s] == ["make release-download", "make deploy"]
+    deploy_env = steps["Deploy"]["env"]
+    assert deploy_env == {
+        "RAY_AUTH_TOKEN": "${{ secrets.RAY_AUTH_TOKEN }}",
+        "MODELSHIP_SMOKE_CLIENT_SECRET": "${{ secrets.MODELSHIP_SMOKE_CLIENT_SECRET }}",
+    }
+    assert job["env"]["RAY_ADDRESS"] == "${{ secrets.RAY_ADDRESS }}"
 
 
 @pytest.mark.parametrize("name", ALL)
