@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import os
 import secrets
 import time
@@ -42,6 +43,8 @@ from typing import Any
 
 from modelship import profiling
 from modelship.fileio import write_atomic
+
+log = logging.getLogger("modelship.monitoring")
 
 WINDOW, HOUR, DAY = "window", "hour", "day"
 LEVEL_SECONDS = {HOUR: 3600.0, DAY: 86_400.0}
@@ -204,6 +207,7 @@ class Report:
     removed: int = 0
     expired: int = 0
     skipped: bool = False  # another process holds the lock
+    failed: list[str] = field(default_factory=list)  # periods left as they were (a profile unreadable)
 
 
 def maintain(folder: str | Path, now: float, policy: Policy, hook: Hook | None = None) -> Report:
@@ -223,9 +227,15 @@ def maintain(folder: str | Path, now: float, policy: Policy, hook: Hook | None =
         for level in (HOUR, DAY):
             after = policy.hourly_after_s if level == HOUR else policy.daily_after_s
             for start in _due(listing, level, now - after, policy.window_s)[:budget]:
-                report.merged.append(_compact(folder, listing, level, start, policy.window_s, step))
-                report.removed += _remove_merged_away(folder, listing, functools.partial(step, level))
                 budget -= 1
+                try:
+                    manifest = _compact(folder, listing, level, start, policy.window_s, step)
+                except Exception as exc:  # an unreadable profile: its period stays as it is, the rest goes on
+                    log.warning("monitoring: cannot compact the %s from %s: %s", level, name_of(start), exc)
+                    report.failed.append(f"{name_of(start)}.{level}")
+                    continue
+                report.merged.append(manifest)
+                report.removed += _remove_merged_away(folder, listing, functools.partial(step, level))
             if budget <= 0:
                 break
         report.expired = _expire(folder, listing, now - policy.retention_s, policy.window_s)

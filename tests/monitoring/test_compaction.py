@@ -271,3 +271,17 @@ def test_days_before_hours_is_refused_and_the_defaults_are_an_hour_and_a_day():
         settings_of(compact_hourly_after_s=7200, compact_daily_after_s=3600)
     m = settings_of().monitoring
     assert (m.compact_hourly_after_s, m.compact_daily_after_s) == (3600, 86_400)
+
+
+def test_an_unreadable_window_profile_leaves_its_hour_alone_and_the_others_are_compacted(tmp_path, window_bytes):
+    folder = tmp_path / "m"
+    total = lay_out(folder, window_bytes, STARTS[:4])
+    bad = folder / f"{compaction.name_of(STARTS[0])}.c101.profile.bin"
+    bad.write_bytes(b"not a profile")
+    report = compaction.maintain(folder, DAY0 + 3 * HOUR, POLICY)
+    assert report.failed == [f"{compaction.name_of(DAY0)}.hour"] and len(report.merged) == 1
+    assert levels(folder) == [compaction.WINDOW, compaction.WINDOW, compaction.HOUR]
+    assert bad.exists()
+    bad.write_bytes(window_bytes[0][0])  # repaired (e.g. restored): compacted at the next run
+    assert compaction.maintain(folder, DAY0 + 3 * HOUR + 1, POLICY).merged
+    assert counted_rows(folder) == total
