@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from support import make_synthetic
 from tests.live.service import Served, run_service
@@ -22,6 +23,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Hypothesis's per-example deadline is a timing assertion: on a busy 2-core machine it fails
+# tests whose property holds. Speed belongs to `make bench`, so no deadline here.
+hypothesis_settings.register_profile("modelship", deadline=None)
+hypothesis_settings.load_profile("modelship")
 
 # ---- test results page (docs/test-results.qmd) ----
 # each test's catalogue markers become JUnit properties when pytest writes --junitxml
