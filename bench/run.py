@@ -6,6 +6,9 @@
 the no-egress environment are the real ones), (b) the same FastAPI app (`create_api`) under
 bare uvicorn with 2 workers and the model in process, (c) `predict_proba` alone. (a) and (b)
 run at the same time and are measured in turn, cell by cell, so machine noise hits both.
+With `--monitoring both` (the default) the same service with `monitoring.enabled: false` runs
+beside them too and is measured in the cells that compare them (1 row, c=1 and c=32); then the
+collector's CPU share and lag under load are read (bench/monitoring_load.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import profile, servers, workspace, wrk
+from bench import monitoring_load, profile, servers, workspace, wrk
 from bench.workspace import ROOT
 
 CONCURRENCY = (1, 8, 32, 64)
@@ -33,6 +36,9 @@ MAX_ERROR_RATE = 0.01
 # --profile samples the servers during this cell (rows, connections): many small requests.
 PROFILED_CELL = (1, 32)
 P99_LIMIT_MS = 50.0
+# The cells where the service with monitoring off is measured beside it, and the allowed gap.
+MONITORING_CELLS = ((1, 1), (1, 32))
+MONITORING_GAP = 0.05
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,88 @@ def targets(
     return out
 
 
+# -- monitoring on against off ------------------------------------------------------------
+
+OFF_SUFFIX = "(monitoring off)"
+
+
+def off_name(port: int) -> str:
+    return f"Serve :{port} {OFF_SUFFIX}"
+
+
+def monitoring_targets(
+    cells: dict[tuple[str, int, int], Cell], on: str, off: str, baseline: str
+) -> list[tuple[str, bool, str]]:
+    out: list[tuple[str, bool, str]] = []
+    if (on, 1, 1) in cells and (off, 1, 1) in cells:
+        r = ratio(cells[(on, 1, 1)].p50_ms, cells[(off, 1, 1)].p50_ms)
+        out.append((f"1-row p50 at c=1, on/off within {MONITORING_GAP:.0%}", abs(r - 1) <= MONITORING_GAP, f"{r:.3f}"))
+    if (on, 1, 32) in cells and (off, 1, 32) in cells:
+        r = ratio(cells[(on, 1, 32)].rps, cells[(off, 1, 32)].rps)
+        out.append(
+            (f"1-row throughput at c=32, on/off within {MONITORING_GAP:.0%}", abs(r - 1) <= MONITORING_GAP, f"{r:.3f}")
+        )
+    if (on, 1, 32) in cells and (baseline, 1, 32) in cells:
+        r = ratio(cells[(on, 1, 32)].rps, cells[(baseline, 1, 32)].rps)
+        out.append(("1-row throughput at c=32 with monitoring on >= 1.0x uvicorn", r >= 1.0, f"{r:.2f}x"))
+    return out
+
+
+def lag(seconds: float | None) -> str:
+    return f"{seconds:.1f} s" if seconds is not None else "not reached"
+
+
+def monitoring_lines(f: monitoring_load.CollectorFigures) -> str:
+    return (
+        f"  collector: {f.collector_cpu_s:.2f} CPU s over {f.seconds:.1f} s ({f.collector_core_share:.1%} of a core, "
+        f"{f.collector_serve_share:.1%} of the service's CPU), {f.requests:,} requests, {f.dropped_rows} rows "
+        f"dropped; lag: counted {lag(f.counted_lag_s)}, in a profile {lag(f.profile_lag_s)} "
+        f"(window_s {f.window_s:g})"
+    )
+
+
+def monitoring_section(
+    cells: dict[tuple[str, int, int], Cell],
+    on: str,
+    off: str,
+    baseline: str,
+    collector: monitoring_load.CollectorFigures | None,
+) -> str:
+    lines = [
+        "## Monitoring on against off",
+        "",
+        f"{on} (monitoring on, as configured) against {off}, the same service with `monitoring.enabled: "
+        "false`, running beside it and measured in turn in the same cells.",
+        "",
+        "| cell | on req/s | off req/s | on/off | on p50 ms | off p50 ms | on/off | on p99 ms | off p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rows, c in MONITORING_CELLS:
+        if (on, rows, c) in cells and (off, rows, c) in cells:
+            x, y = cells[(on, rows, c)], cells[(off, rows, c)]
+            lines.append(
+                f"| {rows} row, c={c} | {fmt(x.rps)} | {fmt(y.rps)} | {ratio(x.rps, y.rps):.3f} | {x.p50_ms:.2f} "
+                f"| {y.p50_ms:.2f} | {ratio(x.p50_ms, y.p50_ms):.3f} | {x.p99_ms:.1f} | {y.p99_ms:.1f} |"
+            )
+    lines += ["", ": The service with monitoring on and off {#tbl-bench-monitoring}", "", "Targets:", ""]
+    lines += [
+        f"- {'PASS' if ok else 'FAIL'}: {what} ({detail})"
+        for what, ok, detail in monitoring_targets(cells, on, off, baseline)
+    ]
+    if collector is not None:
+        lines += [
+            "",
+            f"The collector under load (1 row, c={monitoring_load.CONCURRENCY}, {collector.seconds:.1f} s, "
+            f"{collector.requests:,} requests): {collector.collector_cpu_s:.2f} CPU seconds, "
+            f"{collector.collector_core_share:.1%} of one core and {collector.collector_serve_share:.1%} of the CPU "
+            f"the whole service used; {collector.dropped_rows} rows dropped. Lag from the run's last request: "
+            f"counted by the collector after {lag(collector.counted_lag_s)}, in a written window profile after "
+            f"{lag(collector.profile_lag_s)} (windows of {collector.window_s:g} s close their grace period after "
+            "their end).",
+        ]
+    return "\n".join(lines)
+
+
 # -- driver --------------------------------------------------------------------------------
 
 
@@ -202,6 +290,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="py-spy the Serve replicas and uvicorn workers during the 1-row c=32 cell",
     )
+    p.add_argument(
+        "--monitoring",
+        choices=("both", "on"),
+        default="both",
+        help="also run the service with monitoring off and compare (both), or only as configured (on)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     p.add_argument(
         "--hold",
@@ -229,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     workspace.issue_token(ws)
     # Each run starts with empty prediction stores: a store grown by earlier runs makes every
     # insert slower and the figures drift from run to run.
-    for data_dir in ("serve-data", "baseline-data"):
+    for data_dir in ("serve-data", "baseline-data", "serve-off-data"):
         shutil.rmtree(ws.root / data_dir, ignore_errors=True)
     port, bport = servers.free_port(args.port), servers.free_port(args.baseline_port)
     env = dict(variant.env)
@@ -245,6 +339,18 @@ def main(argv: list[str] | None = None) -> int:
         args=variant.args,
     )
     base_cfg = workspace.write_serve_config(ws, ws.root / "baseline.yaml", port=bport, data_dir="baseline-data")
+    # The same service with monitoring off, its ports clear of (a)'s block (port to port + 10).
+    off_port = servers.free_port(port + 20) if args.monitoring == "both" else 0
+    off_cfg = workspace.write_serve_config(
+        ws,
+        ws.root / f"serve-{variant.name}-monitoring-off.yaml",
+        port=off_port,
+        import_path=variant.import_path,
+        deployments=variant.deployments,
+        access_log=variant.access_log,
+        args={**variant.args, "monitoring": {**variant.args.get("monitoring", {}), "enabled": False}},
+        data_dir="serve-off-data",
+    )
     floors = {rows: measure_floor(ws, rows) for rows in rows_list}
 
     baseline_name = f"uvicorn x{args.workers}"
@@ -252,9 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     cells: dict[tuple[str, int, int], Cell] = {}
     # (name, URL) of each server under test, the baseline last; measured in this order, cell by cell.
     targets_: list[tuple[str, str]] = []
+    collector: monitoring_load.CollectorFigures | None = None
     try:
         print(f"bench: starting Ray Serve ({variant.name}) on :{port} and {baseline_name} on :{bport}", flush=True)
-        a = servers.start_serve(
+        b = servers.start_baseline(base_cfg, bport, ws.root / "logs" / "baseline.log", args.workers)
+        running.append(b)
+        a, ready_a = servers.start_serve_ready(
             serve_cfg,
             port,
             ws.root / "logs" / f"serve-{variant.name}.log",
@@ -262,18 +371,30 @@ def main(argv: list[str] | None = None) -> int:
             extra_env=env,
         )
         running.append(a)
-        b = servers.start_baseline(base_cfg, bport, ws.root / "logs" / "baseline.log", args.workers)
-        running.append(b)
-        ready_a, ready_b = a.wait_ready(240), b.wait_ready(60)
+        ready_b = b.wait_ready(60)
         print(f"bench: ready after {ready_a:.0f} s (Serve) and {ready_b:.0f} s (uvicorn)", flush=True)
+        off = None
+        if off_port:
+            # Started once (a) is up: two Ray clusters starting at once time out on a busy 2-core machine.
+            off, ready_off = servers.start_serve_ready(
+                off_cfg,
+                off_port,
+                ws.root / "logs" / f"serve-{variant.name}-monitoring-off.log",
+                throughput_optimized=variant.throughput_optimized,
+                extra_env=env,
+            )
+            running.append(off)
+            print(f"bench: Serve with monitoring off ready after {ready_off:.0f} s", flush=True)
         targets_.append((f"Serve :{port}", a.base_url))
         direct = servers.direct_ingress_ports(a) if args.via == "both" else []
         if direct:
             # Ray 2.60's direct ingress: the ingress replica's own port (the service port stays a proxy).
             targets_.append((f"Serve replica :{direct[0]}", f"http://127.0.0.1:{direct[0]}"))
-        targets_.append((baseline_name, b.base_url))
         # Profiled: Serve's shortest path (the direct port when there is one) and uvicorn.
-        profiled = {targets_[-2][0], baseline_name}
+        profiled = {targets_[-1][0], baseline_name}
+        if off is not None:
+            targets_.append((off_name(off_port), off.base_url))
+        targets_.append((baseline_name, b.base_url))
         shutil.rmtree(ws.root / "profiles", ignore_errors=True)
         for rows in rows_list:
             body = ws.body_path(rows)
@@ -281,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                 results: dict[str, list[wrk.WrkResult]] = {n: [] for n, _ in targets_}
                 for _ in range(args.reps):
                     for name, base_url in targets_:
+                        if name.endswith(OFF_SUFFIX) and (rows, c) not in MONITORING_CELLS:
+                            continue
                         url = base_url + "/v1/predict"
                         if args.warmup > 0:
                             wrk.run(url, body, ws.token_path(), connections=c, seconds=args.warmup)
@@ -295,18 +418,26 @@ def main(argv: list[str] | None = None) -> int:
                         for spy in spies:
                             spy.wait(timeout=args.seconds + 30)
                 for name, rs in results.items():
-                    cells[(name, rows, c)] = summarise(rs, rows)
+                    if rs:
+                        cells[(name, rows, c)] = summarise(rs, rows)
                 print(
                     f"  rows={rows:<3} c={c:<2} "
                     + " | ".join(
                         f"{name} {cells[(name, rows, c)].rps:7,.0f} req/s p50 {cells[(name, rows, c)].p50_ms:6.2f} "
                         f"p99 {cells[(name, rows, c)].p99_ms:6.1f} ms"
                         for name, _ in targets_
+                        if (name, rows, c) in cells
                     ),
                     flush=True,
                 )
             for s in running:
                 s.track()
+        if off is not None and 1 in rows_list:
+            print(f"bench: the collector under load (1 row, c={monitoring_load.CONCURRENCY})", flush=True)
+            collector = monitoring_load.measure(
+                a, ws.body_path(1), ws.token_path(), workspace.monitor_token(ws), args.seconds
+            )
+            print(monitoring_lines(collector), flush=True)
         if args.hold > 0:
             print(
                 f"bench: holding the servers for {args.hold:.0f} s; Serve replicas: "
@@ -326,8 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     elapsed = time.monotonic() - started
-    pairs = [(name, baseline_name) for name, _ in targets_[:-1]]
+    off_target = next((name for name, _ in targets_ if name.endswith(OFF_SUFFIX)), None)
+    pairs = [(name, baseline_name) for name, _ in targets_[:-1] if name != off_target]
     report = render(pairs, variant, cells, rows_list, concurrency, floors, args, elapsed)
+    if off_target is not None:
+        report += "\n\n" + monitoring_section(cells, targets_[0][0], off_target, baseline_name, collector)
     print("\n" + report, flush=True)
     if args.profile:
         report += "\n\n" + profile.report(ws.root / "profiles")

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -158,6 +159,28 @@ def start_serve(
     env.update(extra_env or {})
     proc = _spawn("serve", cmd, env, log_path)
     return Server("Ray Serve", f"http://127.0.0.1:{port}", proc, log_path, signal.SIGINT, 60.0, [ray_dir])
+
+
+def start_serve_ready(
+    config: Path, port: int, log_path: Path, *, attempts: int = 3, timeout_s: float = 240, **kwargs: Any
+) -> tuple[Server, float]:
+    """`start_serve`, then wait until ready; a start whose Ray node timed out (a busy machine)
+    is stopped and tried again. Returns the server and the seconds it took."""
+    started = time.monotonic()
+    for attempt in range(1, attempts + 1):
+        server = start_serve(config, port, log_path, **kwargs)
+        try:
+            server.wait_ready(timeout_s)
+            return server, time.monotonic() - started
+        except RuntimeError:  # the launcher exited: Ray did not come up
+            server.stop()
+            if attempt == attempts:
+                raise
+            print(f"bench: Ray Serve on :{port} did not start (attempt {attempt}); again", flush=True)
+        except BaseException:  # Ctrl-C or a timeout: nothing of it may be left running
+            server.stop()
+            raise
+    raise AssertionError("unreachable")
 
 
 def start_baseline(config: Path, port: int, log_path: Path, workers: int = 2) -> Server:

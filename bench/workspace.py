@@ -26,6 +26,8 @@ CONTRACT = ROOT / "contracts" / "wdbc.yaml"
 SNAPSHOT = ROOT / "data" / "raw" / "wdbc.csv"
 APP = "modelship"
 CLIENT = "bench"
+# Reads the collector's figures (GET /v1/monitoring/summary) during the run.
+MONITOR_CLIENT = "bench-monitor"
 # High enough that no run is ever throttled: the benchmark measures serving, not the limiter.
 UNLIMITED = {
     "rate_limit": {"limit": 1_000_000_000, "window_s": 60},
@@ -117,6 +119,10 @@ def build(root: Path) -> Workspace:
     if not secret_file.exists():
         secret_file.write_text(auth.create_client(CLIENT, ["predict"]), encoding="utf-8")
         secret_file.chmod(0o600)
+    monitor_file = root / "monitor-secret.txt"
+    if not monitor_file.exists():
+        monitor_file.write_text(auth.create_client(MONITOR_CLIENT, ["monitor"]), encoding="utf-8")
+        monitor_file.chmod(0o600)
     ws = Workspace(root, registry, state_dir, contract, secret_file.read_text(encoding="utf-8").strip())
     for n in BATCH_SIZES:
         ws.body_path(n).write_text(json.dumps(body_of(contract, n)), encoding="utf-8")
@@ -129,6 +135,12 @@ def issue_token(ws: Workspace) -> str:
     ws.token_path().write_text(pair.access_token, encoding="utf-8")
     ws.token_path().chmod(0o600)
     return pair.access_token
+
+
+def monitor_token(ws: Workspace) -> str:
+    """An access token of the monitor-scope client (kept in memory, never on a command line)."""
+    secret = (ws.root / "monitor-secret.txt").read_text(encoding="utf-8").strip()
+    return _auth(ws.state_dir).issue("client_credentials", client_id=MONITOR_CLIENT, client_secret=secret).access_token
 
 
 def write_serve_config(
@@ -159,7 +171,7 @@ def write_serve_config(
         "state_dir": str(ws.state_dir),
         "data_dir": str(ws.root / data_dir),
     }
-    sections["limits"]["clients"] = {CLIENT: UNLIMITED}
+    sections["limits"]["clients"] = {CLIENT: UNLIMITED, MONITOR_CLIENT: UNLIMITED}
     for name, fields in (args or {}).items():
         sections[name] = {**sections.get(name, {}), **fields}
     by_name = {d["name"]: d for d in app["deployments"]}

@@ -113,3 +113,8 @@ def drift_scores(view: DatasetProfileView, reference: DatasetProfileView, column
         if score and score.get("pvalue") is not None:
             out[name] = ColumnDrift(str(score["algorithm"]), float(score["statistic"]), float(score["pvalue"]))
     return out
+
+
+def rows(view: DatasetProfileView) -> int:
+    """How many rows the profile saw: the largest count of any of its columns."""
+    return max((row_count(view, name) for name in view.get_columns()), default=0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from serve.auth.settings import AuthSettings
@@ -187,6 +187,10 @@ class MonitoringSection(Section):
     # Window profiles and summaries; None: `monitoring/` in paths.data_dir.
     profiles_dir: str | None = None
     retention_s: float = Field(default=30 * 86_400, gt=0)
+    # Window profiles are merged into their hour once it ended this long ago, and hours into
+    # their UTC day once it ended this long ago (serve/monitoring/compaction.py).
+    compact_hourly_after_s: float = Field(default=3600.0, ge=0)
+    compact_daily_after_s: float = Field(default=86_400.0, ge=0)
     # Drift (modelship/monitoring/drift.py): a window is judged from this many rows; a feature
     # drifts at a Benjamini-Hochberg adjusted p-value under drift_alpha and a KS statistic of
     # at least drift_min_statistic; the window drifts with min_drifted_features of them.
@@ -214,6 +218,15 @@ class MonitoringSection(Section):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook_url must be an http:// or https:// URL, not {url!r}")
         return url
+
+    @model_validator(mode="after")
+    def _compaction_in_order(self) -> MonitoringSection:
+        if self.compact_daily_after_s < self.compact_hourly_after_s:
+            raise ValueError(
+                "compact_daily_after_s must be at least compact_hourly_after_s "
+                "(hours are merged into days, so they must exist first)"
+            )
+        return self
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ both cases never on a replica's event loop.
 A window [start, start + window_s) closes `grace_s` after its end, so that rows still in a
 replica's buffer at the boundary (at most `handoff_s` old) land in it; a row arriving later
 still is counted in the window that is open (and as late). At close the window's profile and
-summary are written atomically under `monitoring_dir`, files older than `retention_s` removed.
+summary are written atomically under `monitoring_dir`, then compacted and expired (compaction.py).
 A restart of the collector loses the open windows and its counters; closed windows are on disk.
 """
 
@@ -37,6 +37,7 @@ from modelship.monitoring.mix import prediction_mix, reference_mix
 from modelship.monitoring.performance import estimated_performance, live_performance
 from modelship.monitoring.quality import Rejection, out_of_range, summarise_rejections
 from modelship.registry import Registry, RegistryError
+from serve.monitoring import compaction
 from serve.monitoring.buffer import Batch
 from serve.monitoring.notify import Notifier
 from serve.settings import Settings
@@ -238,10 +239,8 @@ class Collector:
         return summary
 
     def _expire(self, now: float) -> None:
-        cutoff = window_name(now - self.cfg.retention_s)
-        for path in self.folder.glob("*Z.*"):
-            if path.name.split(".", 1)[0] < cutoff:
-                path.unlink(missing_ok=True)
+        """Compaction and retention of the folder (serve/monitoring/compaction.py)."""
+        compaction.maintain(self.folder, now, compaction.Policy.of(self.cfg))
 
     def summarise(self, window: Window) -> dict[str, Any]:
         """The metrics of one window (a JSON-able dict)."""

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from bench import run, servers, workspace, wrk
+from bench import monitoring_load, run, servers, workspace, wrk
 from serve.settings import Settings
 
 pytestmark = [
@@ -162,3 +162,42 @@ def test_targets_pass_and_fail_on_the_ratios_and_flag_a_collapse() -> None:
     assert results["1-row p99 at c=8 < 50 ms"] is True
     collapse = next(k for k in results if k.startswith("1-row: no collapse"))
     assert results[collapse] is False  # 300 req/s at c=64 after 2,200 at c=32
+
+
+@pytest.mark.catalogue(scope="unit", tool="pytest")
+def test_monitoring_targets_compare_on_with_off_and_with_uvicorn() -> None:
+    on, off, base = "serve", run.off_name(18020), "uvicorn"
+    cells = {
+        (on, 1, 1): _cell(500, 2.04, 5),
+        (off, 1, 1): _cell(510, 2.00, 5),
+        (on, 1, 32): _cell(1800, 14, 45),
+        (off, 1, 32): _cell(2000, 13, 40),
+        (base, 1, 32): _cell(1700, 16, 40),
+    }
+    results = {what: (ok, detail) for what, ok, detail in run.monitoring_targets(cells, on, off, base)}
+    assert results["1-row p50 at c=1, on/off within 5%"] == (True, "1.020")
+    assert results["1-row throughput at c=32, on/off within 5%"] == (False, "0.900")
+    assert results["1-row throughput at c=32 with monitoring on >= 1.0x uvicorn"] == (True, "1.06x")
+    figures = monitoring_load.CollectorFigures(
+        seconds=5.0,
+        requests=9000,
+        collector_cpu_s=0.5,
+        serve_cpu_s=8.0,
+        counted_lag_s=0.4,
+        profile_lag_s=None,
+        dropped_rows=0,
+        window_s=60,
+    )
+    text = run.monitoring_section(cells, on, off, base, figures)
+    assert "| 1 row, c=32 | 1,800 | 2,000 | 0.900 |" in text
+    assert "10.0% of one core and 6.2% of the CPU" in text and "in a written window profile after not reached" in text
+
+
+def test_the_workspace_has_a_monitor_client_whose_token_reads_the_monitoring_routes(ws: workspace.Workspace) -> None:
+    import jwt
+
+    claims = jwt.decode(workspace.monitor_token(ws), options={"verify_signature": False})
+    assert claims["sub"] == workspace.MONITOR_CLIENT and "monitor" in claims["scope"].split()
+    path = workspace.write_serve_config(ws, ws.root / "mon.yaml", port=18998)
+    clients = yaml.safe_load(path.read_text())["applications"][0]["args"]["limits"]["clients"]
+    assert clients[workspace.MONITOR_CLIENT] == workspace.UNLIMITED

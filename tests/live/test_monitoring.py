@@ -19,6 +19,7 @@ import pytest
 from api_support import sample_records
 
 from modelship import profiling
+from serve.monitoring import compaction
 from tests.live.service import Served
 
 pytestmark = [
@@ -55,7 +56,8 @@ def summary(served: Served, timeout_s: float = 60.0) -> dict[str, Any]:
 
 def profiled_rows(served: Served) -> int:
     folder = served.db_path.parent / "monitoring"
-    return sum(profiling.row_count(profiling.read_profile(p), "mean_radius") for p in folder.glob("*.profile.bin"))
+    stored = compaction.stored_profiles(folder, 2.0)  # the session's windows (tests/live/service.py)
+    return sum(profiling.row_count(profiling.read_profile(s.path), "mean_radius") for s in stored)
 
 
 def test_predictions_reach_a_window_profile_through_the_collector_actor(served: Served, api: httpx.Client):
