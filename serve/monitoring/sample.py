@@ -28,18 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from modelship.contract import load_contract
-from modelship.dataset import read_split_part
 from modelship.fileio import write_atomic
-from modelship.monitoring.quality import Rejection
-from modelship.params import load_params
-from modelship.registry import Registry
-from serve.monitoring.buffer import Batch
-from serve.monitoring.sinks import ThreadSink
 from serve.settings import Settings
-from serve.store import PredictionRow, Store, new_prediction_ids, utcnow
 
 MARKER = "SAMPLE.json"
 CLIENT = "sample-replay"
@@ -96,6 +86,18 @@ def _sleep_until(t: float) -> None:
 
 def make_sample(params_file: str | Path, out: str | Path, plan: Plan = Plan()) -> dict[str, Any]:
     """Write the sample (monitoring/ and serve/api.sqlite3 under `out`) and its SAMPLE.json; returns that."""
+    # imported here: `--unless-data` answers without loading whylogs and scikit-learn
+    import numpy as np
+
+    from modelship.contract import load_contract
+    from modelship.dataset import read_split_part
+    from modelship.monitoring.quality import Rejection
+    from modelship.params import load_params
+    from modelship.registry import Registry
+    from serve.monitoring.buffer import Batch
+    from serve.monitoring.sinks import ThreadSink
+    from serve.store import PredictionRow, Store, new_prediction_ids, utcnow
+
     params_file, out = Path(params_file), Path(out)
     P = load_params(params_file)
     contract = load_contract(P.contract)
@@ -205,6 +207,16 @@ def make_sample(params_file: str | Path, out: str | Path, plan: Plan = Plan()) -
     return meta
 
 
+def _existing_data(serve_config: Path, out: Path) -> str | None:
+    """What makes a sample unneeded: the service's own windows, or a sample already made."""
+    folder = Settings.from_config(serve_config).monitoring_dir
+    if next(folder.glob("*.summary.json"), None) is not None:
+        return f"{folder} holds the service's monitoring windows: no sample needed"
+    if (out / MARKER).is_file() and next((out / "monitoring").glob("*.summary.json"), None) is not None:
+        return f"{out} holds a sample already (`make monitoring-sample` makes a new one)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serve.monitoring.sample", description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml", help="params file: registry, contract, held-out split")
@@ -213,7 +225,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--window-s", type=float, default=Plan.window_s)
     parser.add_argument("--rows", type=int, default=Plan.rows, help="rows per window")
     parser.add_argument("--drift-from", type=int, default=Plan.drift_from, help="first drifted window (0-based)")
+    parser.add_argument(
+        "--unless-data",
+        metavar="SERVE_CONFIG",
+        help="do nothing when the service of this Serve config wrote windows, or when --out holds a sample",
+    )
     args = parser.parse_args(argv)
+    if args.unless_data:
+        found = _existing_data(Path(args.unless_data), Path(args.out))
+        if found:
+            print(found)
+            return 0
     plan = Plan(windows=args.windows, window_s=args.window_s, rows=args.rows, drift_from=args.drift_from)
     if plan.windows < 1 or plan.window_s <= 0 or plan.rows < 1:
         print("error: --windows, --window-s and --rows must be positive", file=sys.stderr)
