@@ -615,10 +615,13 @@ def build_report(
     if start is not None and end is not None and end <= start:
         raise ReportError(f"period_end {period_end} is not after period_start {period_start}")
     windows = load_windows(source.monitoring_dir, start, end, last_windows)
-    if last_windows is not None and windows and start is None:
-        start = windows[0]["start_s"]  # the feedback and alerts of those windows, not of all time
-    if last_windows is not None and windows and end is None:
-        end = windows[-1]["end_s"]
+    # the feedback and alerts of the windows shown, not of all time: an open bound (or the last
+    # N windows) is closed at the windows' own span
+    asked_end = end  # alerts fire as a window closes, after its end: only the end asked bounds them
+    if windows and (start is None or last_windows is not None):
+        start = max(start or windows[0]["start_s"], windows[0]["start_s"])
+    if windows and (end is None or last_windows is not None):
+        end = min(end or windows[-1]["end_s"], windows[-1]["end_s"])
     return Report(
         source=source,
         windows=windows,
@@ -626,7 +629,7 @@ def build_report(
         end=end,
         positive=positive,
         feedback=read_feedback(source.store, start, end),
-        alerts=read_alerts(source.monitoring_dir, start, end),
+        alerts=read_alerts(source.monitoring_dir, start, asked_end),
         min_labels=source.min_labels,
         registry=registry,
     )

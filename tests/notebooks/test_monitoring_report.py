@@ -1,0 +1,160 @@
+"""The stakeholder report (notebooks/04_monitoring_report.ipynb) on data the real collector wrote:
+held-out rows replayed through the session pipeline's production model and serve's Collector in a
+thread (serve/monitoring/sample.py: ThreadSink, no Ray), normal then drifted, with feedback in a
+real prediction store. papermill runs it, nbval re-runs it, smalldocs renders it as a site page
+whose tables carry their captions and whose figures' alt texts state this data's numbers; a
+period without data is a sentence, not an error. (C11.6, C11.10; accessible report: C11.4, C11.9)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import pytest
+from rendered_pages import caption_of
+
+from serve.monitoring.sample import Plan, make_sample
+from support import KERNEL, ROOT
+from tests.notebooks.test_notebooks import figure_alts, outputs_text, quarto_options, rendered_reports
+
+pytestmark = [
+    pytest.mark.notebooks,
+    pytest.mark.requirement("C11.4", "C11.6", "C11.9", "C11.10"),
+    pytest.mark.catalogue(
+        part="Monitoring: the stakeholder report (notebooks/04_monitoring_report)",
+        scope="end-to-end",
+        strategy="example-based, inspection",
+        tool="pytest, papermill, nbval, smalldocs, whylogs",
+    ),
+]
+
+NOTEBOOK = ROOT / "notebooks" / "04_monitoring_report.ipynb"
+# five windows of one second: three normal, two drifted (a few features shifted, one refused field)
+PLAN = Plan(windows=5, window_s=1.0, rows=60, drift_from=3)
+
+
+def execute(out: Path, **parameters) -> Path:
+    import papermill as pm
+
+    # every path absolute, so that nbval (which runs a notebook from its own folder) reads the same data
+    parameters.setdefault("serve_config", str(ROOT / "serve" / "config.yaml"))
+    pm.execute_notebook(str(NOTEBOOK), str(out), kernel_name=KERNEL, parameters=parameters, cwd=str(ROOT),
+                        progress_bar=False)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample(executed_notebooks, tmp_path_factory):
+    """The sample the real collector wrote from the session pipeline's registry and held-out split,
+    with an alerts file holding one event in the period and one long before it."""
+    folder = executed_notebooks.parent
+    out = tmp_path_factory.mktemp("monitoring-sample")
+    meta = make_sample(folder / "params.yaml", out, PLAN)
+    monitoring = out / "monitoring"
+    summaries = [json.loads(p.read_text()) for p in sorted(monitoring.glob("*.summary.json"))]
+    # as alerting writes it: when the last window closed, after its end
+    now = datetime.fromtimestamp(summaries[-1]["end_s"] + 1.5, UTC).isoformat()
+    (monitoring / "alerts.jsonl").write_text(
+        json.dumps({"at": now, "rule": "drifted_features", "state": "firing", "severity": "warning"}) + "\n"
+        + json.dumps({"at": "2000-01-01T00:00:00+00:00", "rule": "old", "state": "resolved"}) + "\n"
+        + "{cut by a crash\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    return {"params": folder / "params.yaml", "out": out, "meta": meta, "summaries": summaries}
+
+
+@pytest.fixture(scope="module")
+def report(sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "04_monitoring_report.ipynb"
+    return execute(out, params_file=str(sample["params"]), monitoring_dir=str(sample["out"] / "monitoring"),
+                   store=str(sample["out"] / "serve" / "api.sqlite3"))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def page(report, tmp_path_factory):
+    return rendered_reports([report], tmp_path_factory.mktemp("report-site"))["04_monitoring_report"]
+
+
+def test_the_collector_wrote_normal_then_drifted_windows(sample):
+    summaries = sample["summaries"]
+    assert sum(s["rows"] for s in summaries) == PLAN.windows * PLAN.rows
+    verdicts = [s["drift"]["verdict"] for s in summaries]
+    assert verdicts[: PLAN.drift_from] == ["no drift"] * PLAN.drift_from  # normal traffic raises nothing
+    assert set(verdicts[PLAN.drift_from :]) == {"drift"}
+    assert sum(s["quality"]["rejected"] for s in summaries) == sample["meta"]["rejected"] > 0
+
+
+def test_the_report_runs_without_error_and_states_the_sample_and_the_figures(report, sample):
+    nb = nbformat.read(report, as_version=4)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    text = outputs_text(report)
+    assert "This report shows a generated sample, not a service" in text
+    summaries = sample["summaries"]
+    drifted = sum(s["drift"]["verdict"] == "drift" for s in summaries)
+    assert f"scored **{PLAN.windows * PLAN.rows} rows** in {PLAN.windows} windows" in text
+    assert f"**{drifted} of {PLAN.windows} windows drifted**" in text
+    assert f"From {sample['meta']['labelled']} labelled cases: realised recall" in text
+    # the alerts file: the event of the period, not the one of 2000, and the cut line skipped
+    assert "1 alert event(s) in the period" in text and "drifted_features" in text
+
+
+def test_the_rendered_report_captions_every_table_and_its_alt_texts_state_the_datas_numbers(page, sample):
+    cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    for cell in cells:
+        options = quarto_options(cell.source)[0]
+        if "tbl-cap" in options:
+            target = page.by_id(options["label"])
+            assert (
+                target is not None
+                and next(target.iter("table"), None) is not None
+                or options["label"] == ("tbl-alerts")
+            ), options["label"]
+            if target is not None and next(target.iter("table"), None) is not None:
+                assert caption_of(target) == options["tbl-cap"]
+    for table in page.iter("table"):
+        if "dataframe" in table.attrs.get("class", ""):
+            assert caption_of(table), f"a DataFrame shown without a caption: {table.text()[:200]}"
+    alts = figure_alts(page)
+    assert set(alts) == {"fig-traffic", "fig-drift", "fig-mix", "fig-performance"}
+    summaries = sample["summaries"]
+    drifted = [s for s in summaries if s["drift"]["verdict"] == "drift"]
+    assert f"{sum(s['rows'] for s in summaries)} in all" in alts["fig-traffic"]
+    assert f"{sample['meta']['rejected']} requests were refused, in {len(drifted)} of the" in alts["fig-traffic"]
+    assert f"{len(drifted)} of {len(summaries)} windows reach it" in alts["fig-drift"]
+    assert f"the most in one window is {max(s['drift']['n_drifted'] for s in summaries)}" in alts["fig-drift"]
+    reference = summaries[-1]["prediction_mix"]["reference"]["positive_share"]
+    assert f"test-set reference {reference:.2f}" in alts["fig-mix"]
+    assert f"{sample['meta']['labelled']} cases)" in alts["fig-performance"]
+
+
+def test_nbval_accepts_the_executed_report(report):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+                           "--nbval-current-env", str(report)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
+
+
+def test_a_period_without_data_is_stated_not_an_error(sample, tmp_path):
+    out = execute(tmp_path / "empty.ipynb", params_file=str(sample["params"]),
+                  monitoring_dir=str(sample["out"] / "monitoring"), store=str(sample["out"] / "serve" / "api.sqlite3"),
+                  period_start="2100-01-01", period_end="2100-02-01")  # fmt: skip
+    nb = nbformat.read(out, as_version=4)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    text = outputs_text(out)
+    assert "**No monitoring data in the period** from 2100-01-01 00:00:00 to 2100-02-01 00:00:00 (UTC)" in text
+    assert "No window in the period: no drift to show." in text
+    assert "base64" not in text  # no figure drawn from nothing
+
+
+def test_a_bad_period_stops_the_report_with_a_message_naming_it(sample, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "modelship", "--params", str(sample["params"]), "run-notebook",
+                           str(NOTEBOOK), "--output", str(tmp_path / "bad.ipynb"),
+                           "--set", f"monitoring_dir={sample['out'] / 'monitoring'} period_start=yesterday"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    assert "ReportError: period_start 'yesterday' is not an ISO date or date-time" in proc.stderr
