@@ -265,6 +265,31 @@ class Report:
     def nothing(self, what: str) -> str:
         return f"No window in the period: no {what} to show."
 
+    def table(self, name: str) -> pd.DataFrame:
+        """One of the report's tables by name; in a period without windows, a one-row table that says
+        so (a captioned cell always shows a table, whatever the period holds)."""
+        tables = {
+            "traffic": self.traffic_table,
+            "drift": self.drift_table,
+            "top drifted features": self.top_drifted,
+            "period profile": lambda: self.period_drift().head(10).round(4),
+            "data quality": self.quality_table,
+            "prediction mix": self.mix_table,
+            "performance": self.performance_table,
+            "alerts": self.alerts_table,
+        }
+        if name != "alerts" and self.empty:
+            return pd.DataFrame({"note": [self.nothing(name)]})
+        table = tables[name]()
+        if table.empty:
+            return pd.DataFrame({"note": [f"Nothing to list: no {name} entry in the period."]})
+        return table
+
+    def alerts_table(self) -> pd.DataFrame:
+        if self.alerts is None or self.alerts.empty:
+            return pd.DataFrame({"note": [self.alerts_text()]})
+        return self.alerts
+
     def alerts_text(self) -> str:
         if self.alerts is None:
             return (

@@ -186,6 +186,7 @@ def make_sample(params_file: str | Path, out: str | Path, plan: Plan = Plan()) -
         "generated_by": "python -m serve.monitoring.sample",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_version": version,
+        "params": str(params_file.resolve()),
         "held_out": str(test_csv),
         "windows": plan.windows,
         "window_s": plan.window_s,
@@ -207,13 +208,21 @@ def make_sample(params_file: str | Path, out: str | Path, plan: Plan = Plan()) -
     return meta
 
 
-def _existing_data(serve_config: Path, out: Path) -> str | None:
-    """What makes a sample unneeded: the service's own windows, or a sample already made."""
+def _existing_data(serve_config: Path, out: Path, params_file: Path) -> str | None:
+    """What makes a sample unneeded: the service's own windows, or a sample made already from this
+    params file and its current production model."""
+    from modelship.params import load_params
+    from modelship.registry import Registry
+
     folder = Settings.from_config(serve_config).monitoring_dir
     if next(folder.glob("*.summary.json"), None) is not None:
         return f"{folder} holds the service's monitoring windows: no sample needed"
-    if (out / MARKER).is_file() and next((out / "monitoring").glob("*.summary.json"), None) is not None:
-        return f"{out} holds a sample already (`make monitoring-sample` makes a new one)"
+    if not (out / MARKER).is_file() or next((out / "monitoring").glob("*.summary.json"), None) is None:
+        return None
+    made = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    production = Registry(load_params(params_file).registry).production()
+    if made.get("params") == str(params_file.resolve()) and made.get("model_version") == production:
+        return f"{out} holds a sample of {production} already (`make monitoring-sample` makes a new one)"
     return None
 
 
@@ -232,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.unless_data:
-        found = _existing_data(Path(args.unless_data), Path(args.out))
+        found = _existing_data(Path(args.unless_data), Path(args.out), Path(args.params))
         if found:
             print(found)
             return 0

@@ -17,7 +17,9 @@ import nbformat
 import pytest
 from rendered_pages import caption_of
 
-from serve.monitoring.sample import Plan, make_sample
+from modelship.monitoring.report import ReportError, build_report, find_source
+from modelship.registry import Registry
+from serve.monitoring.sample import Plan, main, make_sample
 from support import KERNEL, ROOT
 from tests.notebooks.test_notebooks import figure_alts, outputs_text, quarto_options, rendered_reports
 
@@ -108,13 +110,8 @@ def test_the_rendered_report_captions_every_table_and_its_alt_texts_state_the_da
         options = quarto_options(cell.source)[0]
         if "tbl-cap" in options:
             target = page.by_id(options["label"])
-            assert (
-                target is not None
-                and next(target.iter("table"), None) is not None
-                or options["label"] == ("tbl-alerts")
-            ), options["label"]
-            if target is not None and next(target.iter("table"), None) is not None:
-                assert caption_of(target) == options["tbl-cap"]
+            assert target is not None and next(target.iter("table"), None) is not None, options["label"]
+            assert caption_of(target) == options["tbl-cap"]
     for table in page.iter("table"):
         if "dataframe" in table.attrs.get("class", ""):
             assert caption_of(table), f"a DataFrame shown without a caption: {table.text()[:200]}"
@@ -158,3 +155,52 @@ def test_a_bad_period_stops_the_report_with_a_message_naming_it(sample, tmp_path
                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 1
     assert "ReportError: period_start 'yesterday' is not an ISO date or date-time" in proc.stderr
+
+
+def test_the_report_module_in_process_gives_the_summaries_figures(sample):
+    """What the notebook shows, computed here from the same files, against the summaries on disk."""
+    out = sample["out"]
+    source = find_source(out / "monitoring", out / "serve" / "api.sqlite3", ROOT / "serve" / "config.yaml")
+    registry = Registry(sample["params"].parent / "registry")
+    report = build_report(source, "malignant", registry=registry)
+    summaries = sample["summaries"]
+    assert report.traffic_table()["rows scored"].tolist() == [s["rows"] for s in summaries]
+    assert report.drift_table()["drifted features"].tolist() == [s["drift"]["n_drifted"] for s in summaries]
+    shifted = set(sample["meta"]["shifted_features"])
+    top = report.top_drifted(len(shifted))
+    assert set(top["feature"]) == shifted  # the shifted features are the ones drifting most often
+    period = report.period_drift()
+    assert set(period.loc[period["drifted"] == "yes", "feature"]) >= shifted
+    for name in shifted:  # shifted up by one training standard deviation: the served mean is above
+        row = period.set_index("feature").loc[name]
+        assert row["served mean"] > row["training mean"]
+    quality = report.quality_table()
+    refused = quality[quality["what"].str.startswith("refused")]
+    assert refused["field"].tolist() == [f"records.{sample['meta']['broken_field']}"]
+    assert refused["count"].tolist() == [sample["meta"]["rejected"]]
+    perf = report.performance_table().set_index("metric")
+    assert perf.loc["accuracy", "cases"] == sample["meta"]["labelled"]
+    assert perf.loc["recall", "95% CI low"] <= perf.loc["recall", "realised"] <= perf.loc["recall", "95% CI high"]
+    assert len(report.alerts) == 1 and report.alerts.loc[0, "rule"] == "drifted_features"
+    # the last two windows only: their rows, and the feedback of their predictions only
+    last = build_report(source, "malignant", last_windows=2, registry=registry)
+    assert [w["start"] for w in last.windows] == [s["start"] for s in summaries[-2:]]
+    assert last.performance_table().set_index("metric").loc["accuracy", "cases"] < sample["meta"]["labelled"]
+    with pytest.raises(ReportError, match="period_end .* is not after period_start"):
+        build_report(source, "malignant", period_start="2026-12-02", period_end="2026-12-01")
+    with pytest.raises(ReportError, match="monitoring folder not found"):
+        find_source(out / "nowhere", None, ROOT / "serve" / "config.yaml")
+
+
+def test_the_sample_command_leaves_existing_data_alone_and_refuses_a_folder_not_its_own(sample, tmp_path, capsys):
+    # a service whose monitoring folder is empty: only the sample already there makes it skip
+    config = tmp_path / "serve.yaml"
+    args = {"paths": {"data_dir": str(tmp_path / "service")}}
+    config.write_text(json.dumps({"applications": [{"name": "modelship", "args": args}]}), encoding="utf-8")
+    assert main(["--params", str(sample["params"]), "--out", str(sample["out"]), "--unless-data", str(config)]) == 0
+    assert f"holds a sample of {sample['meta']['model_version']} already" in capsys.readouterr().out
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not a sample", encoding="utf-8")
+    assert main(["--params", str(sample["params"]), "--out", str(foreign)]) == 1
+    assert "is not a sample folder" in capsys.readouterr().err and (foreign / "notes.txt").is_file()

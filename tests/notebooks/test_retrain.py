@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -83,17 +81,19 @@ def retrain_params(tmp_path: Path, registry_root: Path, **overrides) -> Path:
 
 
 def test_retraining_on_the_apis_feedback_runs_the_pipeline_and_prints_the_gates_decision(
-    make_api, registry_root, executed_notebooks, tmp_path
+    make_api, registry_root, executed_notebooks, tmp_path, capsys, monkeypatch
 ):
+    monkeypatch.chdir(ROOT)  # the notebooks are found, and run, from the repository root
     api = make_api()
     rows = pd.concat([held_out(executed_notebooks, 30, shift=False), held_out(executed_notebooks, 30, shift=True)])
     predict_and_label(api, rows)
     store = api.settings.paths.store
     params = retrain_params(tmp_path, registry_root)
-    command = [sys.executable, "-m", "modelship", "--params", str(params), "retrain", "--store", str(store)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    # in process, as `make retrain` runs it (the notebooks run in their kernel, as always)
+    status = run_cli("--params", str(params), "retrain", "--store", str(store))
+    captured = capsys.readouterr()
+    assert status == 0, captured.out[-3000:] + captured.err[-3000:]
+    out = captured.out
     # the 30 rows as they are were already in the snapshot (same features): left out, said so
     assert "feedback: 60 labelled case(s)" in out
     assert "combined: 599 rows, 30 from feedback" in out
