@@ -19,8 +19,8 @@ from rendered_pages import caption_of
 
 from modelship.monitoring.report import ReportError, build_report, find_source
 from modelship.registry import Registry
-from serve.monitoring.sample import Plan, main, make_sample
-from support import KERNEL, ROOT
+from serve.monitoring.sample import main
+from support import ROOT, SAMPLE_PLAN, run_monitoring_report
 from tests.notebooks.test_notebooks import figure_alts, outputs_text, quarto_options, rendered_reports
 
 pytestmark = [
@@ -35,45 +35,16 @@ pytestmark = [
 ]
 
 NOTEBOOK = ROOT / "notebooks" / "04_monitoring_report.ipynb"
-# five windows of one second: three normal, two drifted (a few features shifted, one refused field)
-PLAN = Plan(windows=5, window_s=1.0, rows=60, drift_from=3)
-
-
-def execute(out: Path, **parameters) -> Path:
-    import papermill as pm
-
-    # every path absolute, so that nbval (which runs a notebook from its own folder) reads the same data
-    parameters.setdefault("serve_config", str(ROOT / "serve" / "config.yaml"))
-    pm.execute_notebook(str(NOTEBOOK), str(out), kernel_name=KERNEL, parameters=parameters, cwd=str(ROOT),
-                        progress_bar=False)  # fmt: skip
-    return out
 
 
 @pytest.fixture(scope="module")
-def sample(executed_notebooks, tmp_path_factory):
-    """The sample the real collector wrote from the session pipeline's registry and held-out split,
-    with an alerts file holding one event in the period and one long before it."""
-    folder = executed_notebooks.parent
-    out = tmp_path_factory.mktemp("monitoring-sample")
-    meta = make_sample(folder / "params.yaml", out, PLAN)
-    monitoring = out / "monitoring"
-    summaries = [json.loads(p.read_text()) for p in sorted(monitoring.glob("*.summary.json"))]
-    # as alerting writes it: when the last window closed, after its end
-    now = datetime.fromtimestamp(summaries[-1]["end_s"] + 1.5, UTC).isoformat()
-    (monitoring / "alerts.jsonl").write_text(
-        json.dumps({"at": now, "rule": "drifted_features", "state": "firing", "severity": "warning"}) + "\n"
-        + json.dumps({"at": "2000-01-01T00:00:00+00:00", "rule": "old", "state": "resolved"}) + "\n"
-        + "{cut by a crash\n",
-        encoding="utf-8",
-    )  # fmt: skip
-    return {"params": folder / "params.yaml", "out": out, "meta": meta, "summaries": summaries}
+def sample(monitoring_sample):
+    return monitoring_sample
 
 
 @pytest.fixture(scope="module")
-def report(sample, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "04_monitoring_report.ipynb"
-    return execute(out, params_file=str(sample["params"]), monitoring_dir=str(sample["out"] / "monitoring"),
-                   store=str(sample["out"] / "serve" / "api.sqlite3"))  # fmt: skip
+def report(executed_monitoring_report):
+    return executed_monitoring_report
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +54,10 @@ def page(report, tmp_path_factory):
 
 def test_the_collector_wrote_normal_then_drifted_windows(sample):
     summaries = sample["summaries"]
-    assert sum(s["rows"] for s in summaries) == PLAN.windows * PLAN.rows
+    assert sum(s["rows"] for s in summaries) == SAMPLE_PLAN.windows * SAMPLE_PLAN.rows
     verdicts = [s["drift"]["verdict"] for s in summaries]
-    assert verdicts[: PLAN.drift_from] == ["no drift"] * PLAN.drift_from  # normal traffic raises nothing
-    assert set(verdicts[PLAN.drift_from :]) == {"drift"}
+    assert verdicts[: SAMPLE_PLAN.drift_from] == ["no drift"] * SAMPLE_PLAN.drift_from  # normal traffic raises nothing
+    assert set(verdicts[SAMPLE_PLAN.drift_from :]) == {"drift"}
     assert sum(s["quality"]["rejected"] for s in summaries) == sample["meta"]["rejected"] > 0
 
 
@@ -97,8 +68,8 @@ def test_the_report_runs_without_error_and_states_the_sample_and_the_figures(rep
     assert "This report shows a generated sample, not a service" in text
     summaries = sample["summaries"]
     drifted = sum(s["drift"]["verdict"] == "drift" for s in summaries)
-    assert f"scored **{PLAN.windows * PLAN.rows} rows** in {PLAN.windows} windows" in text
-    assert f"**{drifted} of {PLAN.windows} windows drifted**" in text
+    assert f"scored **{SAMPLE_PLAN.windows * SAMPLE_PLAN.rows} rows** in {SAMPLE_PLAN.windows} windows" in text
+    assert f"**{drifted} of {SAMPLE_PLAN.windows} windows drifted**" in text
     assert f"From {sample['meta']['labelled']} labelled cases: realised recall" in text
     # the alerts file: the event of the period, not the one of 2000, and the cut line skipped
     assert "1 alert event(s) in the period" in text and "drifted_features" in text
@@ -137,7 +108,7 @@ def test_nbval_accepts_the_executed_report(report):
 
 
 def test_a_period_without_data_is_stated_not_an_error(sample, tmp_path):
-    out = execute(tmp_path / "empty.ipynb", params_file=str(sample["params"]),
+    out = run_monitoring_report(tmp_path / "empty.ipynb", params_file=str(sample["params"]),
                   monitoring_dir=str(sample["out"] / "monitoring"), store=str(sample["out"] / "serve" / "api.sqlite3"),
                   period_start="2100-01-01", period_end="2100-02-01")  # fmt: skip
     nb = nbformat.read(out, as_version=4)
