@@ -167,19 +167,43 @@ app-test: app-setup app-system-deps ## the lab app's type check, then its tests 
 test: app-test
 # ---- end of lab app block -----------------------------------------------------------------
 
+# ---- monitoring report and retraining (docs/monitoring.qmd) --------------------------------
+# The report reads what the service's collector stored (serve/config.yaml says where); when no
+# service ran, a small sample made by replaying held-out rows through the real collector.
+.PHONY: monitoring-sample monitoring-report retrain
+MONITORING_SAMPLE ?= var/monitoring-sample
+REPORT_PARAMS ?=
+
+monitoring-sample: setup ## replay held-out rows through the real collector (a thread, no Ray) into var/monitoring-sample
+	$(PY) -m serve.monitoring.sample --params $(PARAMS) --out $(MONITORING_SAMPLE)
+
+monitoring-report: setup ## 04: the stakeholder report of monitoring; REPORT_PARAMS='last_windows=24 period_start=…'
+	@$(PY) -m serve.monitoring.sample --params $(PARAMS) --out $(MONITORING_SAMPLE) --unless-data $(SERVE_CONFIG)
+	$(NOTEBOOK) notebooks/04_monitoring_report.ipynb \
+		--set "serve_config=$(SERVE_CONFIG) sample_dir=$(MONITORING_SAMPLE) $(REPORT_PARAMS)"
+
+retrain: setup ## export the service's labelled feedback as a snapshot, retrain on it, gate against production [STORE=… SINCE=… UNTIL=…]
+	$(MS) retrain --serve-config $(SERVE_CONFIG) $(if $(STORE),--store '$(STORE)') $(if $(SINCE),--since '$(SINCE)') $(if $(UNTIL),--until '$(UNTIL)')
+# ---- end of monitoring report and retraining block -------------------------------------------
+
 # ---- docs site (docsite/): `make docs` renders _quarto.yml into _site ----------------------
 # The site shows the executed notebooks: `make pipeline` writes them when they are missing.
 # Quarto renders when it is on PATH (it runs the pre/post-render scripts with QUARTO_PYTHON),
 # else smalldocs from .venv; either way a warning or a lost reference fails the build.
 .PHONY: docs
-DOCS_REPORTS := reports/01_data_checks.ipynb reports/02_train.ipynb reports/03_evaluate.ipynb
+PIPELINE_REPORTS := reports/01_data_checks.ipynb reports/02_train.ipynb reports/03_evaluate.ipynb
+DOCS_REPORTS := $(PIPELINE_REPORTS) reports/04_monitoring_report.ipynb
 
 docs: export QUARTO_PYTHON := $(abspath $(PY))
 docs: setup $(DOCS_REPORTS) ## build the documentation site into _site (Quarto when installed, else smalldocs)
 	$(PY) -m docsite build
 
-$(DOCS_REPORTS) &: | setup
+$(PIPELINE_REPORTS) &: | setup
 	@$(MAKE) --no-print-directory pipeline
+
+# the report needs a production model (the sample replays held-out rows through it)
+reports/04_monitoring_report.ipynb: | setup $(PIPELINE_REPORTS)
+	@$(MAKE) --no-print-directory monitoring-report
 # ---- end of docs site ------------------------------------------------------------------
 
 # ---- delivery chain: .github/workflows/ run these targets (docs/delivery.qmd) -------------

@@ -10,7 +10,8 @@
     python -m modelship verify-package PACKAGE
     python -m modelship latest
     python -m modelship param KEY
-    python -m modelship run-notebook NOTEBOOK [--output PATH]
+    python -m modelship run-notebook NOTEBOOK [--output PATH] [--set "key=value ..."]
+    python -m modelship retrain [--store FILE] [--since DATE] [--until DATE] [--require-pass]
 
 Every command takes --params FILE (default params.yaml), before or after its name.
 """
@@ -165,12 +166,7 @@ def cmd_derive_params(args: argparse.Namespace) -> int:
     base = Path(args.base)
     load_params(base)  # the base must be valid on its own
     values = yaml.safe_load(base.read_text(encoding="utf-8"))
-    changes: dict[str, Any] = {}
-    for item in shlex.split(args.set or ""):
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"override {item!r} is not key=value")
-        changes[key] = yaml.safe_load(raw) if raw else None
+    changes = _overrides(args.set)
     load_params(base, overrides=changes)  # names an unknown key or a bad value before anything is written
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -239,6 +235,17 @@ def _notebook_failure(notebook: Path, output: Path, exc: Any) -> str:
     )
 
 
+def _overrides(text: str | None) -> dict[str, Any]:
+    """Space-separated key=value pairs, each value read as YAML (`x=3 name=null`)."""
+    changes: dict[str, Any] = {}
+    for item in shlex.split(text or ""):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"override {item!r} is not key=value")
+        changes[key] = yaml.safe_load(raw) if raw else None
+    return changes
+
+
 def cmd_run_notebook(args: argparse.Namespace) -> int:
     notebook = Path(args.notebook)
     if not notebook.is_file():
@@ -246,6 +253,9 @@ def cmd_run_notebook(args: argparse.Namespace) -> int:
     params = load_params(args.params)  # a bad params file stops here, before a kernel starts
     output = Path(args.output) if args.output else Path(params.reports_dir) / notebook.name
     output.parent.mkdir(parents=True, exist_ok=True)
+    extra = _overrides(getattr(args, "set", None))
+    if "params_file" in extra:
+        raise UsageError("params_file comes from --params, not --set")
     import papermill as pm  # heavy: only this command needs it
     from jupyter_client.kernelspec import NoSuchKernel
 
@@ -253,7 +263,7 @@ def cmd_run_notebook(args: argparse.Namespace) -> int:
         pm.execute_notebook(
             str(notebook),
             str(output),
-            parameters={"params_file": args.params},
+            parameters={"params_file": args.params, **extra},
             kernel_name=args.kernel,
             cwd=".",
             progress_bar=True,
@@ -266,6 +276,50 @@ def cmd_run_notebook(args: argparse.Namespace) -> int:
     except ValueError as exc:  # papermill's word for a file it cannot read or run as a notebook
         raise UsageError(f"{notebook} cannot be run as a notebook: {exc}") from None
     print(f"{notebook} -> {output}")
+    return 0
+
+
+def _service_store(serve_config: str) -> Path:
+    """The service's prediction store, where serve/config.yaml (paths.data_dir) puts it."""
+    from serve.settings import Settings
+
+    try:
+        return Settings.from_config(serve_config).paths.store
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise UsageError(f"cannot find the service's store from {serve_config}: {exc}; name it with --store") from None
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from . import retrain  # pandas and the rest: only this command needs them
+    from .dataset import SnapshotError
+    from .feedback import FeedbackError, Period, parse_time
+
+    store = Path(args.store) if args.store else _service_store(args.serve_config)
+    try:
+        period = Period(parse_time(args.since, "--since"), parse_time(args.until, "--until"))
+        prepared = retrain.prepare(args.params, store, period)
+    except (FeedbackError, SnapshotError) as exc:
+        raise UsageError(str(exc)) from None
+    print(retrain.describe(prepared))
+
+    def run_notebook(notebook: Path, params_file: Path) -> int:
+        ns = argparse.Namespace(notebook=str(notebook), params=str(params_file), output=None, kernel=args.kernel)
+        return cmd_run_notebook(ns)
+
+    status, version = retrain.run(prepared, run_notebook)
+    if status != 0 or version is None:
+        print(
+            f"error: the pipeline stopped on the retraining data (params {prepared.params_file}): "
+            "its finding is above; nothing was promoted",
+            file=sys.stderr,
+        )
+        return status or 1
+    reg = Registry(load_params(prepared.params_file).registry)  # the params file's: its production
+    print(f"candidate {version} trained on {prepared.combined.snapshot}; its manifests are in {version}'s metadata")
+    print(gate_report(reg, version))
+    if args.require_pass and not reg.metadata(version)["gate"]["promote"]:
+        print(f"error: the evaluation gate refused {version}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -330,7 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p.add_argument("--output", help="executed copy (default: the params file's reports_dir)")
     p.add_argument("--kernel", default=KERNEL)
+    p.add_argument("--set", help="space-separated key=value notebook parameters (values read as YAML)")
     p.set_defaults(func=cmd_run_notebook)
+    p = sub.add_parser(
+        "retrain",
+        parents=common,
+        help="export the service's labelled feedback as a snapshot, combine it, run 01-03 and the gate on it",
+    )
+    p.add_argument("--store", help="the service's prediction store (default: from --serve-config)")
+    p.add_argument("--serve-config", default="serve/config.yaml", help="Serve config naming the store")
+    p.add_argument("--since", help="only labels recorded at or after this ISO date or date-time (UTC)")
+    p.add_argument("--until", help="only labels recorded before this ISO date or date-time (UTC)")
+    p.add_argument("--require-pass", action="store_true", help="exit 1 when the gate refuses the candidate")
+    p.add_argument("--kernel", default=KERNEL)
+    p.set_defaults(func=cmd_retrain)
     return parser
 
 

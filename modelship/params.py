@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ModelName = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 Calibration = Literal["sigmoid", "isotonic", "none"]
+Combine = Literal["append", "feedback_only"]
 
 Fraction = Field(ge=0, le=1)
 OpenFraction = Field(gt=0, lt=1)
@@ -62,6 +63,11 @@ class Params(BaseModel):
     noise_scale: float = Field(ge=0)
     max_flip_rate: float = Fraction
     monotonic_tolerance: float = Field(ge=0)
+
+    # retraining from the service's feedback (`make retrain`, modelship/feedback.py)
+    feedback_dir: str
+    retrain_combine: Combine
+    retrain_min_rows: int = Field(ge=1)
 
     registry: str
     reports_dir: str

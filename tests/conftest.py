@@ -99,4 +99,26 @@ def executed_notebooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "reports"
 
 
+@pytest.fixture(scope="session")
+def monitoring_sample(executed_notebooks: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Windows the real collector wrote from the session pipeline's production model (support.py)."""
+    from support import make_monitoring_sample
+
+    return make_monitoring_sample(executed_notebooks.parent / "params.yaml", tmp_path_factory.mktemp("monitoring"))
+
+
+@pytest.fixture(scope="session")
+def executed_monitoring_report(monitoring_sample: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """notebooks/04_monitoring_report executed once per session on that sample."""
+    from support import run_monitoring_report
+
+    out = monitoring_sample["out"]
+    return run_monitoring_report(
+        tmp_path_factory.mktemp("monitoring-report") / "04_monitoring_report.ipynb",
+        params_file=str(monitoring_sample["params"]),
+        monitoring_dir=str(out / "monitoring"),
+        store=str(out / "serve" / "api.sqlite3"),
+    )
+
+
 # ---- end of browser and notebooks fixtures -------------------------------------------------------------

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from serve.monitoring.sample import Plan
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -140,6 +142,45 @@ def run_pipeline(params_file: Path, out_dir: Path) -> list[Path]:
         )
         outputs.append(out)
     return outputs
+
+
+# ---- the monitoring report, shared by its notebook test and the site tests ----
+# five windows of one second: three normal, two drifted (a few features shifted, one refused field)
+SAMPLE_PLAN = Plan(windows=5, window_s=1.0, rows=60, drift_from=3)
+
+
+def make_monitoring_sample(params_file: Path, out: Path) -> dict:
+    """The sample the real collector writes from a pipeline run's registry and held-out split
+    (serve/monitoring/sample.py), with an alerts file holding one event in the period, one long
+    before it and a line cut by a crash; its summaries as the collector wrote them."""
+    import json
+    from datetime import UTC, datetime
+
+    from serve.monitoring.sample import make_sample
+
+    meta = make_sample(params_file, out, SAMPLE_PLAN)
+    monitoring = out / "monitoring"
+    summaries = [json.loads(p.read_text()) for p in sorted(monitoring.glob("*.summary.json"))]
+    # as alerting writes it: when the last window closed, after its end
+    at = datetime.fromtimestamp(summaries[-1]["end_s"] + 1.5, UTC).isoformat()
+    (monitoring / "alerts.jsonl").write_text(
+        json.dumps({"at": at, "rule": "drifted_features", "state": "firing", "severity": "warning"}) + "\n"
+        + json.dumps({"at": "2000-01-01T00:00:00+00:00", "rule": "old", "state": "resolved"}) + "\n"
+        + "{cut by a crash\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    return {"params": params_file, "out": out, "meta": meta, "summaries": summaries}
+
+
+def run_monitoring_report(out: Path, **parameters) -> Path:
+    """Execute notebooks/04_monitoring_report with papermill, every path absolute (nbval runs a
+    notebook from its own folder)."""
+    import papermill as pm
+
+    parameters.setdefault("serve_config", str(ROOT / "serve" / "config.yaml"))
+    pm.execute_notebook(str(ROOT / "notebooks" / "04_monitoring_report.ipynb"), str(out), kernel_name=KERNEL,
+                        parameters=parameters, cwd=str(ROOT), progress_bar=False)  # fmt: skip
+    return out
 
 
 def tracked_copy(dest: Path) -> Path:

@@ -38,10 +38,12 @@ def build_site(source: Path, timeout: float = 600) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def site_source(tmp_path_factory: pytest.TempPathFactory, executed_notebooks: Path) -> Path:
+def site_source(
+    tmp_path_factory: pytest.TempPathFactory, executed_notebooks: Path, executed_monitoring_report: Path
+) -> Path:
     source = tracked_copy(tmp_path_factory.mktemp("site") / "project")
     (source / "reports").mkdir(exist_ok=True)
-    for notebook in sorted(executed_notebooks.glob("*.ipynb")):
+    for notebook in [*sorted(executed_notebooks.glob("*.ipynb")), executed_monitoring_report]:
         shutil.copy2(notebook, source / "reports" / notebook.name)
     return source
 
