@@ -151,25 +151,24 @@ SAMPLE_PLAN = Plan(windows=5, window_s=1.0, rows=60, drift_from=3)
 
 def make_monitoring_sample(params_file: Path, out: Path) -> dict:
     """The sample the real collector writes from a pipeline run's registry and held-out split
-    (serve/monitoring/sample.py), with an alerts file holding one event in the period, one long
-    before it and a line cut by a crash; its summaries as the collector wrote them."""
+    (serve/monitoring/sample.py): its summaries and the alert transitions as the collector wrote
+    them, the alerts file then given an event long before the period and a line cut by a crash."""
     import json
-    from datetime import UTC, datetime
 
+    from modelship.monitoring.alerts import ALERTS_FILE
     from serve.monitoring.sample import make_sample
 
     meta = make_sample(params_file, out, SAMPLE_PLAN)
     monitoring = out / "monitoring"
     summaries = [json.loads(p.read_text()) for p in sorted(monitoring.glob("*.summary.json"))]
-    # as alerting writes it: when the last window closed, after its end
-    at = datetime.fromtimestamp(summaries[-1]["end_s"] + 1.5, UTC).isoformat()
-    (monitoring / "alerts.jsonl").write_text(
-        json.dumps({"at": at, "rule": "drifted_features", "state": "firing", "severity": "warning"}) + "\n"
-        + json.dumps({"at": "2000-01-01T00:00:00+00:00", "rule": "old", "state": "resolved"}) + "\n"
-        + "{cut by a crash\n",
-        encoding="utf-8",
-    )  # fmt: skip
-    return {"params": params_file, "out": out, "meta": meta, "summaries": summaries}
+    # The collector wrote its alerts file as the windows closed; an event from long before the
+    # period and a line cut by a crash are added, for the report to leave out.
+    alerts_file = monitoring / ALERTS_FILE
+    alerts = [json.loads(line) for line in alerts_file.read_text(encoding="utf-8").splitlines()]
+    with alerts_file.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"since": "2000-01-01T00:00:00Z", "rule": "old", "state": "resolved"}) + "\n")
+        f.write("{cut by a crash\n")
+    return {"params": params_file, "out": out, "meta": meta, "summaries": summaries, "alerts": alerts}
 
 
 def run_monitoring_report(out: Path, **parameters) -> Path:

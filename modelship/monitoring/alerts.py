@@ -43,6 +43,9 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 STATE_VALUES = {INACTIVE: 0, PENDING: 1, FIRING: 2}
 RUNBOOK_PAGE = "monitoring.html"
 KEPT_RESOLVED = 20
+# The append-only record of every transition, in the monitoring folder (serve/monitoring/notify.py
+# writes it, modelship/monitoring/report.py reads it).
+ALERTS_FILE = "alerts.jsonl"
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # A summary's placeholders take a plain number format (`.2f`) or a percentage (`.0%`): both
 # have a Prometheus template equivalent (serve/monitoring/promrules.py).

@@ -7,7 +7,7 @@ Inputs, all read from disk, none from the running service:
   profiles are read through modelship/profiling.py and merged over the period;
 - the feedback in the service's prediction store (SQLite, opened read-only), for realised
   performance over the whole period;
-- the alerts file, when alerting wrote one (JSON lines, `alerts*.jsonl` in the monitoring folder);
+- the alerts file, when alerting wrote one (`alerts.jsonl` in the monitoring folder, a JSON line per transition);
 - SAMPLE.json beside the folder when the data is a generated sample (serve/monitoring/sample.py),
   so that the report says so.
 
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from modelship import profiling
+from modelship.monitoring.alerts import ALERTS_FILE
 from modelship.monitoring.drift import DRIFT, DriftPolicy, assess_drift
 from modelship.monitoring.performance import MEASURED, live_performance
 from modelship.plots import Chart, chart
@@ -38,6 +39,8 @@ from modelship.plots import Chart, chart
 SAMPLE_MARKER = "SAMPLE.json"
 SAMPLE_DIR = Path("var/monitoring-sample")
 TOP_FEATURES = 5
+# what the report's alerts table shows of each transition the alerts file records
+ALERT_COLUMNS = ("since", "rule", "severity", "state", "summary")
 _BLUE, _ORANGE, _GREY = "#0072B2", "#D55E00", "#555555"
 
 
@@ -153,32 +156,27 @@ def load_windows(
 
 
 def read_alerts(folder: Path, start: float | None, end: float | None) -> pd.DataFrame | None:
-    """The alert events of the period from the alerts file(s), if alerting wrote any (None: no file)."""
-    files = sorted(folder.glob("alerts*.jsonl"))
-    if not files:
+    """The alert transitions of the period from the alerts file, if alerting wrote one (None: no
+    file); `since` is when the alert entered the state the line records."""
+    path = folder / ALERTS_FILE
+    if not path.is_file():
         return None
     events = []
-    for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash: the file is append-only, the rest is whole
-            if isinstance(event, dict):
-                events.append(event)
-    frame = pd.DataFrame(events)
-    when = next((c for c in ("at", "time", "timestamp", "fired_at", "ts") if c in frame.columns), None)
-    if when is not None and not frame.empty:
-        moments = pd.to_datetime(frame[when], utc=True, errors="coerce", format="mixed")
-        if moments.isna().all():  # epoch seconds rather than text
-            moments = pd.to_datetime(pd.to_numeric(frame[when], errors="coerce"), unit="s", utc=True)
-        keep = pd.Series(True, index=frame.index)
-        if start is not None:
-            keep &= moments >= pd.Timestamp(start, unit="s", tz="UTC")
-        if end is not None:
-            keep &= moments < pd.Timestamp(end, unit="s", tz="UTC")
-        frame = frame[keep]
-    return frame.reset_index(drop=True)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash: the file is append-only, the rest is whole
+        if isinstance(event, dict) and "since" in event:
+            events.append(event)
+    frame = pd.DataFrame(events, columns=list(ALERT_COLUMNS))
+    moments = pd.to_datetime(frame["since"], utc=True, errors="coerce", format="ISO8601")
+    keep = moments.notna()
+    if start is not None:
+        keep &= moments >= pd.Timestamp(start, unit="s", tz="UTC")
+    if end is not None:
+        keep &= moments < pd.Timestamp(end, unit="s", tz="UTC")
+    return frame[keep].reset_index(drop=True)
 
 
 def read_feedback(store: Path | None, start: float | None, end: float | None) -> pd.DataFrame | None:
@@ -293,7 +291,7 @@ class Report:
     def alerts_text(self) -> str:
         if self.alerts is None:
             return (
-                f"No alerts file (`alerts*.jsonl`) in `{self.source.monitoring_dir}`: alerting did not run "
+                f"No alerts file (`{ALERTS_FILE}`) in `{self.source.monitoring_dir}`: alerting did not run "
                 "there, so this report cannot say which alerts fired."
             )
         if self.alerts.empty:

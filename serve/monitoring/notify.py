@@ -23,11 +23,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from modelship.monitoring.alerts import FIRING, RESOLVED
+from modelship.monitoring.alerts import ALERTS_FILE, FIRING, RESOLVED
 from serve.settings import Settings
 
 log = logging.getLogger("modelship.alerts")
-ALERTS_FILE = "alerts.jsonl"
 WEBHOOK_STATES = (FIRING, RESOLVED)
 QUEUE_SIZE = 100
 # Pause before retry n (seconds): short, so a burst of failures cannot pile up behind it.

@@ -71,8 +71,10 @@ def test_the_report_runs_without_error_and_states_the_sample_and_the_figures(rep
     assert f"scored **{SAMPLE_PLAN.windows * SAMPLE_PLAN.rows} rows** in {SAMPLE_PLAN.windows} windows" in text
     assert f"**{drifted} of {SAMPLE_PLAN.windows} windows drifted**" in text
     assert f"From {sample['meta']['labelled']} labelled cases: realised recall" in text
-    # the alerts file: the event of the period, not the one of 2000, and the cut line skipped
-    assert "1 alert event(s) in the period" in text and "drifted_features" in text
+    # the alerts file: the collector's transitions, not the event of 2000, and the cut line skipped
+    alerts = sample["alerts"]
+    assert any(a["rule"] == "drift" and a["state"] == "firing" for a in alerts)
+    assert f"{len(alerts)} alert event(s) in the period" in text and "features drifted" in text
 
 
 def test_the_rendered_report_captions_every_table_and_its_alt_texts_state_the_datas_numbers(page, sample):
@@ -152,7 +154,9 @@ def test_the_report_module_in_process_gives_the_summaries_figures(sample):
     perf = report.performance_table().set_index("metric")
     assert perf.loc["accuracy", "cases"] == sample["meta"]["labelled"]
     assert perf.loc["recall", "95% CI low"] <= perf.loc["recall", "realised"] <= perf.loc["recall", "95% CI high"]
-    assert len(report.alerts) == 1 and report.alerts.loc[0, "rule"] == "drifted_features"
+    assert report.alerts.to_dict("records") == [
+        {k: a[k] for k in ("since", "rule", "severity", "state", "summary")} for a in sample["alerts"]
+    ]
     # the last two windows only: their rows, and the feedback of their predictions only
     last = build_report(source, "malignant", last_windows=2, registry=registry)
     assert [w["start"] for w in last.windows] == [s["start"] for s in summaries[-2:]]
