@@ -227,3 +227,9 @@ test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, 
 	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
 	$(PY) -m pytest $(A11Y_TEST_DIRS)
 # ---- end of delivery chain block -----------------------------------------------------------
+
+# ---- monitoring sandbox (C11.5): the whole monitoring chain on this machine, see docs/monitoring.qmd ----
+.PHONY: monitor-sandbox
+monitor-sandbox: setup system-deps ## normal, drifted, then normal traffic through a throw-away service; prints the timeline and the verdict
+	PYTHONPATH=tests $(PY) -m tests.live.sandbox $(SANDBOX_ARGS)
+# ---- end of monitoring sandbox block ----------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""The monitoring sandbox (C11.5): the whole chain on this machine, in temporary folders, driven by
+the traffic simulator (serve/monitoring/simulate.py), then judged.
+
+The chain: the service started the project's way by tests/live/service.py (`python -m serve run`,
+a registry built by api_support.build_registry with the training part's reference profile, clients,
+2-second windows, free loopback ports), a local webhook receiver for the alert sink, and a real
+Prometheus server scraping /v1/monitoring/metrics with a monitor token from a file.
+
+Two callers share `run_scenario`: tests/live/test_sandbox.py, on the test session's one service,
+and `make monitor-sandbox` (`python -m tests.live.sandbox`), which starts a service of its own,
+prints the timeline and the verdict, stops everything it started and exits 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelship.contract import load_contract
+from serve.monitoring.simulate import Check, Scenario, Simulator, Timeline, checks, render, render_checks, verdict_ok
+from serve.settings import Settings
+from tests.live.service import CONTRACT, Served, held_out_split, run_service
+
+
+@dataclass(frozen=True)
+class Outcome:
+    timeline: Timeline
+    checks: list[Check]
+    prometheus: list[tuple[float, str]] | None
+
+    @property
+    def ok(self) -> bool:
+        return verdict_ok(self.checks)
+
+
+def fresh_token(served: Served, client_id: str) -> str:
+    """A new access token (the session's cached one may be near its expiry)."""
+    served.tokens.pop(client_id, None)
+    return served.token(client_id)
+
+
+def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: Any = None) -> Outcome:
+    """Drive the scenario through `served` and judge it; `prometheus` (tests/prometheus_support.py),
+    when given, is a server scraping this service."""
+    contract = load_contract(CONTRACT)
+    train, test = held_out_split()
+    traffic = {"Authorization": f"Bearer {fresh_token(served, 'loader')}"}
+    monitor = {"Authorization": f"Bearer {fresh_token(served, 'monitor')}"}
+    settings = Settings.from_config(served.config_path).monitoring
+    simulator = Simulator(
+        served.base_url,
+        lambda: traffic,
+        lambda: monitor,
+        test,
+        contract,
+        train[contract.feature_names].std(),
+        scenario or Scenario(),
+        deliveries=served.webhook.received if served.webhook is not None else None,
+    )
+    timeline = simulator.run()
+    states = None
+    if prometheus is not None:
+        states = prometheus.alert_states("drift", timeline.rows[0].start_s, time.time())
+    return Outcome(timeline, checks(timeline, min_labels=settings.min_labels, prometheus=states), states)
+
+
+class _Folders:
+    """What run_service needs of pytest's tmp_path_factory, below one short folder (Ray's socket
+    paths must fit in 107 characters)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def mktemp(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir()
+        return path
+
+    def getbasetemp(self) -> Path:
+        return self.base
+
+
+@contextlib.contextmanager
+def sandbox_service() -> Iterator[Served]:
+    """A service of the sandbox's own, in a temporary folder removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="ms-sandbox-"))
+    runner = run_service(_Folders(base))  # type: ignore[arg-type]
+    try:
+        yield next(runner)
+    finally:
+        next(runner, None)  # stops Serve and Ray, and checks that no process of theirs is left
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def report(outcome: Outcome) -> str:
+    t = outcome.timeline
+    lines = [
+        render(t),
+        "",
+        f"wall time of the scenario: {t.wall_s:.0f} s; webhook deliveries: "
+        + ("not configured" if t.deliveries is None else str(len(t.deliveries))),
+        "",
+        render_checks(outcome.checks),
+        "",
+        "verdict: " + ("PASS" if outcome.ok else "FAIL"),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make monitor-sandbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--normal-windows", type=int, default=Scenario.normal_windows)
+    parser.add_argument("--drift-windows", type=int, default=Scenario.drift_windows)
+    parser.add_argument("--recovery-windows", type=int, default=Scenario.recovery_windows)
+    parser.add_argument("--label-share", type=float, default=Scenario.label_share)
+    args = parser.parse_args(argv)
+    scenario = Scenario(
+        normal_windows=args.normal_windows,
+        drift_windows=args.drift_windows,
+        recovery_windows=args.recovery_windows,
+        label_share=args.label_share,
+    )
+    started = time.monotonic()
+    print("starting the service (Ray Serve), the webhook receiver and Prometheus ...", file=sys.stderr)
+    with sandbox_service() as served:
+        print(f"service ready at {served.base_url}; running the scenario ...", file=sys.stderr)
+        try:
+            outcome = run_scenario(served, scenario)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            print(f"the scenario could not run: {exc}", file=sys.stderr)
+            return 1
+    print(report(outcome))
+    print(f"wall time including start and stop: {time.monotonic() - started:.0f} s")
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
