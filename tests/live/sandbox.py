@@ -49,6 +49,50 @@ def fresh_token(served: Served, client_id: str) -> str:
     return served.token(client_id)
 
 
+def alert_history(prometheus: Any, rule: str, start: float, end: float, step_s: float = 0.5) -> list[tuple[float, str]]:
+    """The alert's state at each step as Prometheus recorded it (its ALERTS series, read through
+    /api/v1/query_range): firing, pending or inactive."""
+    data = prometheus.api(
+        "query_range", query=f'ALERTS{{rule="{rule}"}}', start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step_s}"
+    )
+    seen: dict[float, set[str]] = {}
+    for series in data["result"]:
+        for t, _ in series["values"]:
+            seen.setdefault(round(float(t), 3), set()).add(series["metric"]["alertstate"])
+    out = []
+    for i in range(int((end - start) / step_s) + 1):
+        t = round(start + i * step_s, 3)
+        states = seen.get(t, set())
+        out.append((t, "firing" if "firing" in states else "pending" if "pending" in states else "inactive"))
+    return out
+
+
+def sandbox_rules(served: Served, folder: Path) -> Path:
+    """Prometheus rules from monitoring/alerts.yaml for this service's window length (the shipped
+    monitoring/prometheus-rules.yml is generated for production windows)."""
+    from serve.monitoring import promrules
+
+    path = folder / "sandbox-rules.yml"
+    path.write_text(promrules.generate(Settings.from_config(served.config_path)), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def prometheus_for(served: Served, folder: Path) -> Iterator[Any]:
+    """A real Prometheus (tests/prometheus_support.py) scraping `served` with a monitor token."""
+    from prometheus_support import prometheus_server
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with prometheus_server(
+        folder,
+        target=served.base_url.removeprefix("http://"),
+        token=fresh_token(served, "monitor"),
+        rule_files=[sandbox_rules(served, folder)],
+    ) as server:
+        server.wait_for(lambda: any(t["health"] == "up" for t in server.targets()), timeout_s=30)
+        yield server
+
+
 def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: Any = None) -> Outcome:
     """Drive the scenario through `served` and judge it; `prometheus` (tests/prometheus_support.py),
     when given, is a server scraping this service."""
@@ -70,7 +114,10 @@ def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: A
     timeline = simulator.run()
     states = None
     if prometheus is not None:
-        states = prometheus.alert_states("drift", timeline.rows[0].start_s, time.time())
+        prometheus.write_token(fresh_token(served, "monitor"))
+        # the last scrape and rule evaluation after the last window's close
+        time.sleep(3.0)
+        states = alert_history(prometheus, "drift", timeline.rows[0].start_s, time.time())
     return Outcome(timeline, checks(timeline, min_labels=settings.min_labels, prometheus=states), states)
 
 
@@ -132,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     print("starting the service (Ray Serve), the webhook receiver and Prometheus ...", file=sys.stderr)
-    with sandbox_service() as served:
-        print(f"service ready at {served.base_url}; running the scenario ...", file=sys.stderr)
+    with sandbox_service() as served, prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus:
+        print(
+            f"service ready at {served.base_url}, Prometheus at {prometheus.url}, webhook receiver at "
+            f"{served.webhook.url if served.webhook else '(none)'}; running the scenario ...",
+            file=sys.stderr,
+        )
         try:
-            outcome = run_scenario(served, scenario)
-        except (TimeoutError, httpx.HTTPError) as exc:
+            outcome = run_scenario(served, scenario, prometheus)
+        except (TimeoutError, httpx.HTTPError, AssertionError) as exc:
             print(f"the scenario could not run: {exc}", file=sys.stderr)
             return 1
     print(report(outcome))

@@ -1,7 +1,8 @@
 """The monitoring sandbox on the live service (C11.5, C11.6, C11.7): normal traffic replayed from the
 held-out split with feedback labels, then drifted traffic with one broken feature, then normal
 again, through the session's one Ray Serve service (tests/live/service.py: 2-second windows, the
-training part's reference profile, a local webhook receiver), judged window by window.
+training part's reference profile, a local webhook receiver) scraped by a real Prometheus with
+rules generated for those windows, judged window by window.
 
 The scenario runs once for the module (tests/live/sandbox.py, the same as `make monitor-sandbox`);
 each test reads one claim of its verdict, so a failure names the claim. The session's service is
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from serve.monitoring.simulate import DRIFTED, Check, Scenario, false_alarms
-from tests.live.sandbox import Outcome, report, run_scenario
+from tests.live.sandbox import Outcome, prometheus_for, report, run_scenario
 from tests.live.service import Served
 
 pytestmark = [
@@ -34,8 +35,9 @@ SCENARIO = Scenario()
 
 
 @pytest.fixture(scope="module")
-def outcome(served: Served) -> Iterator[Outcome]:
-    result = run_scenario(served, SCENARIO)
+def outcome(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
+    with prometheus_for(served, tmp_path_factory.mktemp("prometheus")) as prometheus:
+        result = run_scenario(served, SCENARIO, prometheus)
     print("\n" + report(result))  # the timeline, in the captured output of a failure
     yield result
 
@@ -59,10 +61,13 @@ def test_held_out_traffic_is_not_judged_drift(outcome: Outcome):
 def test_shifted_and_rescaled_features_are_judged_drift_and_named(outcome: Outcome):
     claim(outcome, "drifted traffic")
     moved = set(SCENARIO.shifted + SCENARIO.rescaled)
+    # the moved features' correlates: radius, perimeter and area go together
+    related = moved | {"mean_perimeter", "mean_area", "worst_radius", "worst_perimeter"}
     for row in outcome.timeline.phase(DRIFTED):
-        # the features the scenario moved, and their correlates (radius, perimeter and area go together)
-        assert set(row.drifted) & moved, row
-        assert set(row.drifted) <= moved | {"mean_perimeter", "mean_area", "worst_radius", "worst_perimeter"}
+        assert len(set(row.drifted) & moved) >= 3, row
+        # Benjamini-Hochberg is more lenient once several features are discoveries: one unmoved
+        # feature flagged by chance beside them is within its false discovery rate
+        assert len(set(row.drifted) - related) <= 1, row
 
 
 def test_the_broken_feature_is_refused_with_422_only_while_it_is_broken(outcome: Outcome):
@@ -87,3 +92,7 @@ def test_the_alerts_resolve_once_traffic_is_normal_again(outcome: Outcome):
 
 def test_the_webhook_received_each_firing_and_resolution(outcome: Outcome):
     claim(outcome, "the webhook received")
+
+
+def test_prometheus_scraping_the_service_shows_the_drift_alert_pending_firing_then_inactive(outcome: Outcome):
+    claim(outcome, "Prometheus: the drift alert")

@@ -174,3 +174,12 @@ def test_without_alerts_in_the_summary_the_alert_checks_are_reported_not_run():
     not_run = [c for c in results if c.passed is None]
     assert len(not_run) == 4 and verdict_ok(results)
     assert "NOT RUN" in render_checks(results)
+
+
+def test_a_latency_alert_is_reported_but_not_counted_against_the_traffic():
+    # latency says how fast this machine serves, not what the traffic is: shown, not a false alarm
+    rows = good_rows()
+    rows[0] = row(NORMAL, 0, pending=["latency_p95"])
+    results = checks(timeline(rows, final_active=[{"rule": "latency_p95"}]), prometheus=PROMETHEUS)
+    assert verdict_ok(results) and false_alarms(timeline(rows)) == 0
+    assert "latency_p95" in next(c.detail for c in results if c.name == "no alert during normal traffic")
