@@ -58,9 +58,11 @@ class Scenario:
     drift_windows: int = 4
     recovery_windows: int = 4
     # enough requests and rows in a 2-second window for the quality and drift rules' minimum samples
-    requests_per_s: float = 20.0
+    requests_per_s: float = 24.0
     rows_per_request: int = 6
-    senders: int = 8
+    # concurrent requests: the model deployment batches them, so a slow (shared) machine still
+    # gets the window its requests
+    senders: int = 16
     label_share: float = 0.1
     # drift: moved by shift_std training standard deviations; multiplied by rescale_by
     shifted: tuple[str, ...] = ("mean_radius", "mean_texture", "mean_concavity", "worst_area")
@@ -311,7 +313,8 @@ class Row:
     rows: int | None  # rows the collector profiled in the window; None: the window never closed
     sent_rows: int
     requests: int
-    rejected: int | None
+    rejected: int | None  # refused with 422 (the contract), from the window's quality figures
+    statuses: dict[int, int]  # what the simulator's prediction requests got in this window
     verdict: str | None
     n_drifted: int | None
     drifted: list[str]
@@ -367,7 +370,8 @@ def build_timeline(
                 rows=s["rows"] if s else None,
                 sent_rows=w.rows_sent,
                 requests=w.requests,
-                rejected=s["quality"]["rejected"] if s else None,
+                rejected=sum(r["count"] for r in s["quality"]["by_reason"] if r["status"] == 422) if s else None,
+                statuses=dict(sorted(w.statuses.items())),
                 verdict=drift.get("verdict") if s else None,
                 n_drifted=drift.get("n_drifted") if s else None,
                 drifted=list(drift.get("drifted", [])),
@@ -403,6 +407,7 @@ def render(timeline: Timeline) -> str:
         "phase",
         "window (UTC)",
         "rows",
+        "requests sent",
         "422",
         "drift verdict",
         "drifted",
@@ -419,6 +424,7 @@ def render(timeline: Timeline) -> str:
                 r.phase,
                 f"{_clock(r.start_s)}-{_clock(r.end_s)}",
                 "-" if r.rows is None else str(r.rows),
+                " ".join(f"{n}x{code}" for code, n in r.statuses.items()) or "-",
                 "-" if r.rejected is None else str(r.rejected),
                 r.verdict or "not closed",
                 "-" if r.n_drifted is None else str(r.n_drifted),

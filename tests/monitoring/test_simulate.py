@@ -74,6 +74,7 @@ def row(phase: str, i: int, verdict: str = NO_DRIFT, rejected: int = 0, **alerts
         sent_rows=150,
         requests=25,
         rejected=rejected,
+        statuses={200: 20, 422: rejected} if rejected else {200: 25},
         verdict=verdict,
         n_drifted=6 if verdict == DRIFT else 0,
         drifted=["mean_radius"] if verdict == DRIFT else [],
