@@ -60,8 +60,11 @@ promote: setup ## make VERSION=v0002 the production model; REASON='…' override
 rollback: setup ## return production to the version before it
 	$(MS) rollback
 
-system-deps: ## Debian packages the tests use: strace, wrk, chromium (installed only when missing)
-	@missing=""; for tool in strace wrk chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+# command:package pairs; prometheus provides promtool (tests/monitoring/test_promrules.py) and
+# the server the Prometheus tests start on 127.0.0.1 (tests/prometheus_support.py).
+SYSTEM_DEPS := strace:strace wrk:wrk chromium:chromium promtool:prometheus
+system-deps: ## Debian packages the tests use: strace, wrk, chromium, prometheus (installed only when missing)
+	@missing=""; for pair in $(SYSTEM_DEPS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 lint: setup ## ruff (lint and format check) and mypy, as configured in pyproject.toml
@@ -211,7 +214,9 @@ release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; n
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
 	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
 
+# tests/monitoring runs promtool: only that one Debian package for the unit job
 test-unit: setup ## fast tests: code, data, model, settings (everything but the folders the slow jobs run)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS=promtool:prometheus
 	$(PY) -m pytest tests $(foreach d,$(SLOW_TEST_DIRS),--ignore=$(d))
 
 test-notebooks: setup ## the pipeline notebooks, run by papermill and checked by nbval
@@ -227,6 +232,14 @@ test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, 
 	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
 	$(PY) -m pytest $(A11Y_TEST_DIRS)
 # ---- end of delivery chain block -----------------------------------------------------------
+
+# ---- monitoring alerts: monitoring/alerts.yaml is the one source (docs/monitoring.qmd, Alerts) ----
+.PHONY: prometheus-rules
+prometheus-rules: setup system-deps ## regenerate monitoring/prometheus-rules.yml from monitoring/alerts.yaml; promtool checks it
+	$(PY) -m serve.monitoring.promrules --config $(SERVE_CONFIG)
+	promtool check rules monitoring/prometheus-rules.yml
+	promtool test rules monitoring/prometheus-rules.test.yml
+# ---- end of monitoring alerts block ------------------------------------------------------------
 
 # ---- monitoring sandbox (C11.5): the whole monitoring chain on this machine, see docs/monitoring.qmd ----
 .PHONY: monitor-sandbox

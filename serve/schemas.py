@@ -155,6 +155,37 @@ class RevokeResponse(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class AlertState(BaseModel):
+    """One rule's alert (docs/monitoring.qmd, Alerts)."""
+
+    rule: str = Field(description="The rule's id in the rules file (monitoring.alert_rules).")
+    severity: Literal["warning", "critical"]
+    state: Literal["pending", "firing", "resolved"]
+    summary: str = Field(description="A plain sentence: the value against the threshold.")
+    metric: str
+    comparison: Literal[">", ">=", "<", "<="]
+    threshold: float
+    value: float | None = Field(description="The last evaluated value; null without enough data.")
+    samples: int = Field(description="What the value rests on (rows, requests or labels, as the metric counts).")
+    min_samples: int
+    since: str | None = Field(description="When it entered this state, ISO 8601 UTC.")
+    window: str | None = Field(description="The window whose close last changed it.")
+    runbook: str = Field(description="Its runbook entry in the documentation.")
+
+
+class RuleState(BaseModel):
+    rule: str
+    severity: Literal["warning", "critical"]
+    state: Literal["inactive", "pending", "firing"]
+    value: float | None
+
+
+class AlertsSummary(BaseModel):
+    active: list[AlertState] = Field(description="Pending or firing, most severe first, firing before pending.")
+    resolved: list[AlertState] = Field(description="The last resolved alerts, newest first.")
+    rules: list[RuleState] = Field(description="Every rule's current state, in the rules file's order.")
+
+
 class MonitoringSummary(BaseModel):
     """The collector's state; each window's figures are explained in docs/monitoring.qmd."""
 
@@ -165,6 +196,7 @@ class MonitoringSummary(BaseModel):
         description="The last closed windows, oldest first: drift, quality, prediction_mix, "
         "estimated_performance, live_performance, operations."
     )
+    alerts: AlertsSummary = Field(description="The alerts the rules raised at the window closes.")
     open: list[dict[str, Any]] = Field(description="Windows still collecting rows.")
     counters: dict[str, Any] = Field(description="Requests, latency, rejections and rows since the collector started.")
 

@@ -199,6 +199,21 @@ class MonitoringSection(Section):
     performance_period_s: float = Field(default=30 * 86_400, gt=0)
     # The collector's Ray actor (one per application on a cluster).
     collector_name: str = "modelship-monitoring"
+    # Alerts (modelship/monitoring/alerts.py): the rules file, evaluated at each window close.
+    alert_rules: str = "monitoring/alerts.yaml"
+    # Alert notifications to an HTTP webhook (Slack/Teams-compatible JSON); None: no webhook.
+    # Sent from a thread of their own: at most webhook_retries more attempts, each bounded by
+    # webhook_timeout_s, and a bounded queue, so a slow endpoint never holds the collector.
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=2.0, gt=0)
+    webhook_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook_url must be an http:// or https:// URL, not {url!r}")
+        return url
 
 
 class Settings(BaseSettings):
@@ -253,6 +268,11 @@ class Settings(BaseSettings):
             if app.get("name") == app_name:
                 return cls.from_args(app.get("args"))
         raise KeyError(f"no application named {app_name!r} in {path}: check its `applications:` list")
+
+    @property
+    def alert_rules_path(self) -> Path:
+        """The alert rules file (monitoring.alert_rules, relative to the project root)."""
+        return resolve(self.monitoring.alert_rules)
 
     @property
     def monitoring_dir(self) -> Path:

@@ -31,12 +31,14 @@ import pandas as pd
 from modelship import profiling
 from modelship.contract import Contract
 from modelship.fileio import write_atomic
+from modelship.monitoring.alerts import Alerts, load_rules
 from modelship.monitoring.drift import NO_REFERENCE, DriftPolicy, DriftReport, assess_drift
 from modelship.monitoring.mix import prediction_mix, reference_mix
 from modelship.monitoring.performance import estimated_performance, live_performance
 from modelship.monitoring.quality import Rejection, out_of_range, summarise_rejections
 from modelship.registry import Registry, RegistryError
 from serve.monitoring.buffer import Batch
+from serve.monitoring.notify import Notifier
 from serve.settings import Settings
 
 log = logging.getLogger("modelship.monitoring")
@@ -46,6 +48,8 @@ PROBABILITY = "probability"
 # Seconds, for the latency histogram (Prometheus buckets: cumulative counts at or below each).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KEPT_SUMMARIES = 60
+# The route whose refusals are the data-quality rate (the others' 422s are not about features).
+PREDICT_ROUTE = "/v1/predict"
 
 
 def window_name(start: float) -> str:
@@ -64,6 +68,7 @@ class Window:
     rejections: list[Rejection] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    predict_requests: int = 0
     replicas: set[str] = field(default_factory=set)
     rows: int = 0
     late_rows: int = 0
@@ -113,6 +118,9 @@ class Collector:
         self.batches = 0
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # A bad rules file stops the collector here, with the file and the rule in the message.
+        self.alerts = Alerts(load_rules(settings.alert_rules_path))
+        self.notifier = Notifier(settings, self.folder)
 
     # -- input -----------------------------------------------------------------------------
     def _window_for(self, t: float) -> tuple[Window, bool]:
@@ -136,6 +144,7 @@ class Collector:
                 window, _ = self._window_for(t)
                 window.latencies.append(seconds)
                 window.statuses[status] += 1
+                window.predict_requests += route == PREDICT_ROUTE
                 window.replicas.add(batch.replica)
                 self._count_request(route, status, seconds)
             for r in batch.rejections:
@@ -214,6 +223,8 @@ class Collector:
 
     def _close(self, window: Window) -> dict[str, Any]:
         summary = self.summarise(window)
+        with self._lock:
+            summary["alerts"], transitions = self.alerts.evaluate(summary, self.clock())
         name = window_name(window.start)
         self.folder.mkdir(parents=True, exist_ok=True)
         if window.view is not None:
@@ -221,6 +232,9 @@ class Collector:
         write_atomic(self.folder / f"{name}.{self.tag}.summary.json", json.dumps(summary, indent=1))
         with self._lock:
             self.summaries.append(summary)
+        # After the write: a notification never names a window that is not on disk. The
+        # notifier returns at once (the webhook has its own thread).
+        self.notifier.notify(transitions)
         return summary
 
     def _expire(self, now: float) -> None:
@@ -244,6 +258,8 @@ class Collector:
         rejections = summarise_rejections(window.rejections)
         latencies = np.array(window.latencies)
         requests = int(sum(window.statuses.values()))
+        invalid = sum(1 for r in window.rejections if r.status == 422 and r.route == PREDICT_ROUTE)
+        server_errors = sum(c for s, c in window.statuses.items() if s >= 500)
         return {
             "start": window_name(window.start),
             "collector": self.tag,
@@ -266,6 +282,8 @@ class Collector:
                 "requests": requests,
                 "rejected": rejections.total,
                 "rejected_share": rejections.total / requests if requests else None,
+                "predict_requests": window.predict_requests,
+                "invalid_share": invalid / window.predict_requests if window.predict_requests else None,
                 "by_reason": [{"status": s, "reason": k, "count": c} for (s, k), c in rejections.by_reason.items()],
                 "by_field": rejections.by_field,
                 "out_of_range": dict(window.out_of_range),
@@ -282,6 +300,7 @@ class Collector:
                 "requests": requests,
                 "requests_per_s": requests / self.cfg.window_s,
                 "errors_by_status": {str(s): c for s, c in sorted(window.statuses.items()) if s >= 400},
+                "server_error_share": server_errors / requests if requests else None,
                 "latency_s": (
                     dict(zip(("p50", "p95", "p99"), np.quantile(latencies, [0.5, 0.95, 0.99]).tolist(), strict=True))
                     if len(latencies)
@@ -322,6 +341,7 @@ class Collector:
                 "now": self.clock(),
                 "window_s": self.cfg.window_s,
                 "windows": list(self.summaries)[-windows:] if windows > 0 else [],
+                "alerts": self.alerts.snapshot(),
                 "open": [
                     {"start": window_name(w.start), "rows": w.rows, "requests": int(sum(w.statuses.values()))}
                     for w in sorted(self._open.values(), key=lambda w: w.start)
@@ -368,3 +388,4 @@ class Collector:
                 self._open.clear()
             for w in due:
                 self._close(w)
+        self.notifier.close()

@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from modelship.monitoring.alerts import STATE_VALUES
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 P = "modelship_"
 
@@ -35,6 +37,7 @@ class _StateCollector:
         last = s["windows"][-1] if s["windows"] else None
         yield _gauge("collector_start_time_seconds", "When the collector (re)started, Unix time.", s["started_at"])
         yield _gauge("window_seconds", "Length of a monitoring window.", s["window_s"])
+        yield from self._alerts(s["alerts"])
         if last is None:
             return
         yield from self._window(last)
@@ -85,6 +88,12 @@ class _StateCollector:
         yield info
         ops = w["operations"]
         yield _gauge("window_requests_per_second", "Request rate over the last closed window.", ops["requests_per_s"])
+        yield _gauge("window_requests", "Requests answered in the last closed window.", ops["requests"])
+        yield _gauge(
+            "window_server_error_share",
+            "Share of the last window's requests answered with a 5xx status.",
+            ops["server_error_share"],
+        )
         quantiles = GaugeMetricFamily(
             P + "window_latency_seconds", "Latency quantiles of the last closed window.", labels=["quantile"]
         )
@@ -95,6 +104,16 @@ class _StateCollector:
         yield from self._quality(w["quality"])
         yield from self._mix(w["prediction_mix"])
         yield from self._performance(w["live_performance"], w["estimated_performance"])
+
+    def _alerts(self, a: dict[str, Any]) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            P + "alert_state",
+            "Each alert rule's state: 0 inactive, 1 pending, 2 firing (monitoring/alerts.yaml).",
+            labels=["rule", "severity"],
+        )
+        for r in a["rules"]:
+            state.add_metric([r["rule"], r["severity"]], STATE_VALUES[r["state"]])
+        yield state
 
     def _drift(self, d: dict[str, Any]) -> Iterator[Metric]:
         judged = d["verdict"] in ("drift", "no drift")
@@ -125,6 +144,12 @@ class _StateCollector:
     def _quality(self, q: dict[str, Any]) -> Iterator[Metric]:
         yield _gauge(
             "window_rejected_share", "Share of the last window's requests that were refused.", q["rejected_share"]
+        )
+        yield _gauge("window_predict_requests", "Prediction requests in the last closed window.", q["predict_requests"])
+        yield _gauge(
+            "window_invalid_share",
+            "Share of the last window's prediction requests refused as invalid (422).",
+            q["invalid_share"],
         )
         oor = GaugeMetricFamily(
             P + "out_of_range_share",

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Protocol
 
 from modelship.contract import Contract
+from modelship.monitoring.alerts import load_rules
 from modelship.monitoring.quality import field_key
 from serve.monitoring.buffer import Batch, Buffer, assemble
 from serve.monitoring.collector import Collector
@@ -75,6 +76,9 @@ class Monitor:
     """A replica's side of monitoring: its buffer and the sink its batches go to."""
 
     def __init__(self, settings: Settings, contract: Contract, sink: Sink) -> None:
+        # The rules are the collector's, but a bad file must stop the replica's start too, with
+        # its message, rather than only the collector actor's in Ray's logs.
+        load_rules(settings.alert_rules_path)
         self.settings = settings.monitoring
         self.buffer = Buffer(len(contract.feature_names), self.settings.max_buffer_rows)
         self.sink = sink
