@@ -121,6 +121,10 @@ def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: A
     return Outcome(timeline, checks(timeline, min_labels=settings.min_labels, prometheus=states), states)
 
 
+class SandboxError(RuntimeError):
+    """The sandbox could not run its scenario (as opposed to a check failing)."""
+
+
 class _Folders:
     """What run_service needs of pytest's tmp_path_factory, below one short folder (Ray's socket
     paths must fit in 107 characters)."""
@@ -143,7 +147,13 @@ def sandbox_service() -> Iterator[Served]:
     base = Path(tempfile.mkdtemp(prefix="ms-sandbox-"))
     runner = run_service(_Folders(base))  # type: ignore[arg-type]
     try:
-        yield next(runner)
+        try:
+            served = next(runner)
+        except (RuntimeError, TimeoutError) as exc:  # the service did not start: its log says why
+            log = base / "api" / "serve.log"
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:] if log.exists() else []
+            raise SandboxError(f"{exc}\n--- the end of the service's log ---\n" + "\n".join(tail)) from None
+        yield served
     finally:
         next(runner, None)  # stops Serve and Ray, and checks that no process of theirs is left
         shutil.rmtree(base, ignore_errors=True)
@@ -179,17 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     print("starting the service (Ray Serve), the webhook receiver and Prometheus ...", file=sys.stderr)
-    with sandbox_service() as served, prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus:
-        print(
-            f"service ready at {served.base_url}, Prometheus at {prometheus.url}, webhook receiver at "
-            f"{served.webhook.url if served.webhook else '(none)'}; running the scenario ...",
-            file=sys.stderr,
-        )
-        try:
+    try:
+        with sandbox_service() as served, prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus:
+            print(
+                f"service ready at {served.base_url}, Prometheus at {prometheus.url}, webhook receiver at "
+                f"{served.webhook.url if served.webhook else '(none)'}; running the scenario ...",
+                file=sys.stderr,
+            )
             outcome = run_scenario(served, scenario, prometheus)
-        except (TimeoutError, httpx.HTTPError, AssertionError) as exc:
-            print(f"the scenario could not run: {exc}", file=sys.stderr)
-            return 1
+    except (SandboxError, TimeoutError, httpx.HTTPError, AssertionError) as exc:
+        print(f"the sandbox could not run its scenario: {exc}", file=sys.stderr)
+        return 2
     print(report(outcome))
     print(f"wall time including start and stop: {time.monotonic() - started:.0f} s")
     return 0 if outcome.ok else 1
