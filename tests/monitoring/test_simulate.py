@@ -14,6 +14,7 @@ from serve.monitoring.simulate import (
     DRIFTED,
     NORMAL,
     RECOVERY,
+    WARMUP,
     Row,
     Scenario,
     Timeline,
@@ -184,3 +185,10 @@ def test_a_latency_alert_is_reported_but_not_counted_against_the_traffic():
     results = checks(timeline(rows, final_active=[{"rule": "latency_p95"}]), prometheus=PROMETHEUS)
     assert verdict_ok(results) and false_alarms(timeline(rows)) == 0
     assert "latency_p95" in next(c.detail for c in results if c.name == "no alert during normal traffic")
+
+
+def test_a_warm_up_window_too_small_to_judge_is_shown_not_judged():
+    rows = [row(WARMUP, -1, NOT_ENOUGH_DATA), *good_rows()]
+    assert verdict_ok(checks(timeline(rows), prometheus=PROMETHEUS))
+    assert render(timeline(rows)).splitlines()[2].startswith("warm-up")
+    assert "every window closed and was judged" in failed([row(NORMAL, -1, NOT_ENOUGH_DATA), *good_rows()])
