@@ -300,3 +300,9 @@ prometheus-rules: setup system-deps ## regenerate monitoring/prometheus-rules.ym
 	promtool check rules monitoring/prometheus-rules.yml
 	promtool test rules monitoring/prometheus-rules.test.yml
 # ---- end of monitoring alerts block ------------------------------------------------------------
+
+# ---- monitoring sandbox (C11.5): the whole monitoring chain on this machine, see docs/monitoring.qmd ----
+.PHONY: monitor-sandbox
+monitor-sandbox: setup system-deps ## normal, drifted, then normal traffic through a throw-away service; prints the timeline and the verdict
+	PYTHONPATH=tests $(PY) -m tests.live.sandbox $(SANDBOX_ARGS)
+# ---- end of monitoring sandbox block ----------------------------------------------------------------

@@ -21,13 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psutil
 import pytest
 import yaml
 from api_support import ALLOWED_ORIGIN, CLIENT_LIMITS, CLIENTS, CONTRACT, ROOT, build_registry
 
+from modelship.contract import load_contract
+from modelship.dataset import load_snapshot, split
+from modelship.params import load_params
+from modelship.registry import Registry
 from serve.auth import AuthService
-from serve.settings import Settings
+from serve.monitoring.webhook_receiver import WebhookReceiver
+from serve.settings import MonitoringSection, Settings
 from support import write_params
 
 STRACE = "/usr/bin/strace"
@@ -76,6 +82,7 @@ class Served:
     secrets: dict[str, str]
     config_path: Path
     dashboard_port: int
+    webhook: WebhookReceiver | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     seen_pids: dict[int, float] = field(default_factory=dict)
 
@@ -156,7 +163,31 @@ class Served:
         raise TimeoutError(f"the service was not ready after {timeout_s} s; see logs in {self.ray_dir}")
 
 
-def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_dir: Path) -> None:
+def held_out_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test): the split notebooks/01_data_checks makes from params.yaml (seed, test_size)."""
+    params = load_params(ROOT / "params.yaml")
+    contract = load_contract(CONTRACT)
+    frame = load_snapshot(ROOT / params.snapshot, ROOT / params.manifest if params.manifest else None, contract)
+    parts = split(frame, contract, params.test_size, params.seed)
+    return parts.train, parts.test
+
+
+def add_reference_profiles(registry: Registry) -> None:
+    """Each version's drift reference: the training part's profile, as notebooks/02_train registers
+    it, so that the held-out part (what the sandbox replays, tests/live/sandbox.py) is new to it."""
+    # whylogs (through the collector too): imported only when a service is started
+    from modelship import profiling
+    from serve.monitoring.collector import REFERENCE_FILE
+
+    train, _ = held_out_split()
+    view = profiling.profile(train[load_contract(CONTRACT).feature_names])
+    for version in registry.versions():
+        profiling.write_profile(view, registry.version_dir(version) / REFERENCE_FILE)
+
+
+def write_config(
+    path: Path, *, port: int, params: Path, state_dir: Path, data_dir: Path, webhook_url: str | None = None
+) -> None:
     """The project's serve/config.yaml with this session's paths, port and small limits."""
     config = yaml.safe_load((ROOT / "serve" / "config.yaml").read_text(encoding="utf-8"))
     config["http_options"]["port"] = port
@@ -173,6 +204,8 @@ def write_config(path: Path, *, port: int, params: Path, state_dir: Path, data_d
         dep["user_config"]["poll_interval_s"] = 0.5
     # Short monitoring windows, so that a test sees one close (tests/live/test_monitoring.py).
     sections.setdefault("monitoring", {}).update(window_s=2.0, handoff_s=0.25)
+    if webhook_url is not None:  # alert notifications go to the session's receiver
+        sections["monitoring"]["webhook_url"] = webhook_url
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
@@ -181,6 +214,7 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("api")
     registry_root = base / "registry"
     registry = build_registry(registry_root, versions=3)
+    add_reference_profiles(registry)
     # v0003 exists but its file is tampered with: promoting it must be refused (API10).
     model_file = registry.version_dir("v0003") / "model.skops"
     model_file.write_bytes(model_file.read_bytes() + b"tampered")
@@ -193,7 +227,18 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         dashboard_port = free_port()
     config_path = base / "serve.yaml"
     data_dir = base / "data"
-    write_config(config_path, port=port, params=params, state_dir=state_dir, data_dir=data_dir)
+    # A local receiver of the alert webhook, once the settings have one (serve/monitoring/notify.py).
+    webhook = WebhookReceiver() if "webhook_url" in MonitoringSection.model_fields else None
+    if webhook is not None:
+        webhook.__enter__()
+    write_config(
+        config_path,
+        port=port,
+        params=params,
+        state_dir=state_dir,
+        data_dir=data_dir,
+        webhook_url=webhook.url if webhook is not None else None,
+    )
     # The clients are made as an operator would: with the service's own settings.
     auth = AuthService(Settings.from_config(config_path).auth_settings())
     secrets = {cid: auth.create_client(cid, scopes) for cid, scopes in CLIENTS.items()}
@@ -257,6 +302,7 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         secrets=secrets,
         config_path=config_path,
         dashboard_port=dashboard_port,
+        webhook=webhook,
     )
     try:
         s.startup_s = s.wait_ready(START_TIMEOUT_S)  # type: ignore[attr-defined]
@@ -284,6 +330,8 @@ def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             proc.kill()
             proc.wait(timeout=10)
         log_file.close()
+        if webhook is not None:
+            webhook.__exit__(None, None, None)
 
         # Anything this session started and that outlived the launcher is ended here, by pid.
         # Zombies have exited already (their parent reaps them late): they do not count.

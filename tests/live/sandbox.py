@@ -1,0 +1,209 @@
+"""The monitoring sandbox (C11.5): the whole chain on this machine, in temporary folders, driven by
+the traffic simulator (serve/monitoring/simulate.py), then judged.
+
+The chain: the service started the project's way by tests/live/service.py (`python -m serve run`,
+a registry built by api_support.build_registry with the training part's reference profile, clients,
+2-second windows, free loopback ports), a local webhook receiver for the alert sink, and a real
+Prometheus server scraping /v1/monitoring/metrics with a monitor token from a file.
+
+Two callers share `run_scenario`: tests/live/test_sandbox.py, on the test session's one service,
+and `make monitor-sandbox` (`python -m tests.live.sandbox`), which starts a service of its own,
+prints the timeline and the verdict, stops everything it started and exits 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelship.contract import load_contract
+from serve.monitoring.simulate import Check, Scenario, Simulator, Timeline, checks, render, render_checks, verdict_ok
+from serve.settings import Settings
+from tests.live.service import CONTRACT, Served, held_out_split, run_service
+
+
+@dataclass(frozen=True)
+class Outcome:
+    timeline: Timeline
+    checks: list[Check]
+    prometheus: list[tuple[float, str]] | None
+
+    @property
+    def ok(self) -> bool:
+        return verdict_ok(self.checks)
+
+
+def fresh_token(served: Served, client_id: str) -> str:
+    """A new access token (the session's cached one may be near its expiry)."""
+    served.tokens.pop(client_id, None)
+    return served.token(client_id)
+
+
+def alert_history(prometheus: Any, rule: str, start: float, end: float, step_s: float = 0.5) -> list[tuple[float, str]]:
+    """The alert's state at each step as Prometheus recorded it (its ALERTS series, read through
+    /api/v1/query_range): firing, pending or inactive."""
+    data = prometheus.api(
+        "query_range", query=f'ALERTS{{rule="{rule}"}}', start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step_s}"
+    )
+    seen: dict[float, set[str]] = {}
+    for series in data["result"]:
+        for t, _ in series["values"]:
+            seen.setdefault(round(float(t), 3), set()).add(series["metric"]["alertstate"])
+    out = []
+    for i in range(int((end - start) / step_s) + 1):
+        t = round(start + i * step_s, 3)
+        states = seen.get(t, set())
+        out.append((t, "firing" if "firing" in states else "pending" if "pending" in states else "inactive"))
+    return out
+
+
+def sandbox_rules(served: Served, folder: Path) -> Path:
+    """Prometheus rules from monitoring/alerts.yaml for this service's window length (the shipped
+    monitoring/prometheus-rules.yml is generated for production windows)."""
+    from serve.monitoring import promrules
+
+    path = folder / "sandbox-rules.yml"
+    path.write_text(promrules.generate(Settings.from_config(served.config_path)), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def prometheus_for(served: Served, folder: Path) -> Iterator[Any]:
+    """A real Prometheus (tests/prometheus_support.py) scraping `served` with a monitor token."""
+    from prometheus_support import prometheus_server
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with prometheus_server(
+        folder,
+        target=served.base_url.removeprefix("http://"),
+        token=fresh_token(served, "monitor"),
+        rule_files=[sandbox_rules(served, folder)],
+    ) as server:
+        server.wait_for(lambda: any(t["health"] == "up" for t in server.targets()), timeout_s=30)
+        yield server
+
+
+def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: Any = None) -> Outcome:
+    """Drive the scenario through `served` and judge it; `prometheus` (tests/prometheus_support.py),
+    when given, is a server scraping this service."""
+    contract = load_contract(CONTRACT)
+    train, test = held_out_split()
+    traffic = {"Authorization": f"Bearer {fresh_token(served, 'loader')}"}
+    monitor = {"Authorization": f"Bearer {fresh_token(served, 'monitor')}"}
+    settings = Settings.from_config(served.config_path).monitoring
+    simulator = Simulator(
+        served.base_url,
+        lambda: traffic,
+        lambda: monitor,
+        test,
+        contract,
+        train[contract.feature_names].std(),
+        scenario or Scenario(),
+        deliveries=served.webhook.received if served.webhook is not None else None,
+    )
+    timeline = simulator.run()
+    states = None
+    if prometheus is not None:
+        prometheus.write_token(fresh_token(served, "monitor"))
+        # the last scrape and rule evaluation after the last window's close
+        time.sleep(3.0)
+        states = alert_history(prometheus, "drift", timeline.rows[0].start_s, time.time())
+    return Outcome(timeline, checks(timeline, min_labels=settings.min_labels, prometheus=states), states)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not run its scenario (as opposed to a check failing)."""
+
+
+class _Folders:
+    """What run_service needs of pytest's tmp_path_factory, below one short folder (Ray's socket
+    paths must fit in 107 characters)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def mktemp(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir()
+        return path
+
+    def getbasetemp(self) -> Path:
+        return self.base
+
+
+@contextlib.contextmanager
+def sandbox_service() -> Iterator[Served]:
+    """A service of the sandbox's own, in a temporary folder removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="ms-sandbox-"))
+    runner = run_service(_Folders(base))  # type: ignore[arg-type]
+    try:
+        try:
+            served = next(runner)
+        except (RuntimeError, TimeoutError) as exc:  # the service did not start: its log says why
+            log = base / "api" / "serve.log"
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:] if log.exists() else []
+            raise SandboxError(f"{exc}\n--- the end of the service's log ---\n" + "\n".join(tail)) from None
+        yield served
+    finally:
+        next(runner, None)  # stops Serve and Ray, and checks that no process of theirs is left
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def report(outcome: Outcome) -> str:
+    t = outcome.timeline
+    lines = [
+        render(t),
+        "",
+        f"wall time of the scenario: {t.wall_s:.0f} s; webhook deliveries: "
+        + ("not configured" if t.deliveries is None else str(len(t.deliveries))),
+        "",
+        render_checks(outcome.checks),
+        "",
+        "verdict: " + ("PASS" if outcome.ok else "FAIL"),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make monitor-sandbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--normal-windows", type=int, default=Scenario.normal_windows)
+    parser.add_argument("--drift-windows", type=int, default=Scenario.drift_windows)
+    parser.add_argument("--recovery-windows", type=int, default=Scenario.recovery_windows)
+    parser.add_argument("--label-share", type=float, default=Scenario.label_share)
+    args = parser.parse_args(argv)
+    scenario = Scenario(
+        normal_windows=args.normal_windows,
+        drift_windows=args.drift_windows,
+        recovery_windows=args.recovery_windows,
+        label_share=args.label_share,
+    )
+    started = time.monotonic()
+    print("starting the service (Ray Serve), the webhook receiver and Prometheus ...", file=sys.stderr)
+    try:
+        with sandbox_service() as served, prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus:
+            print(
+                f"service ready at {served.base_url}, Prometheus at {prometheus.url}, webhook receiver at "
+                f"{served.webhook.url if served.webhook else '(none)'}; running the scenario ...",
+                file=sys.stderr,
+            )
+            outcome = run_scenario(served, scenario, prometheus)
+    except (SandboxError, TimeoutError, httpx.HTTPError, AssertionError) as exc:
+        print(f"the sandbox could not run its scenario: {exc}", file=sys.stderr)
+        return 2
+    print(report(outcome))
+    print(f"wall time including start and stop: {time.monotonic() - started:.0f} s")
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
