@@ -21,7 +21,6 @@ from api_support import CLIENT_LIMITS
 
 from tests.e2e.lab import (
     ACCESS_TTL_S,
-    CLIENT_ID,
     Gate,
     LabApp,
     case_ids,
@@ -170,14 +169,15 @@ def _start_batch(lab: httpx.Client, accessions: list[str]) -> str:
     return answer.headers["location"]
 
 
-def test_a_batch_larger_than_the_cap_goes_in_several_requests(
-    service: Served, secret: str, tmp_path_factory: pytest.TempPathFactory
+def test_a_batch_larger_than_the_cap_goes_in_several_requests_and_the_app_revokes_at_stop(
+    service: Served, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     document = httpx.get(service.base_url + "/openapi.json", timeout=30).json()
     cap = document["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"]
+    secret = create_client(service.config_path, "pathlab-cap", "predict,feedback")
     # an app of its own: every holding case is still unassessed in its database
     with lab_app(
-        tmp_path_factory.mktemp("lab-cap"), base_url=service.base_url, client_id=CLIENT_ID, secret=secret
+        tmp_path_factory.mktemp("lab-cap"), base_url=service.base_url, client_id="pathlab-cap", secret=secret
     ) as app:
         with sqlite3.connect(app.db_path) as conn:
             every = [r[0] for r in conn.execute("SELECT accession FROM cases ORDER BY accession")]
@@ -193,6 +193,10 @@ def test_a_batch_larger_than_the_cap_goes_in_several_requests(
             ).fetchall()
     assert progress and progress["assessed"] == len(chosen) and progress["failed"] == 0, progress
     assert [n for _, n in sizes] == [cap, 1]  # the service would have refused cap + 1 in one request (422)
+    # stopping the app gave its refresh token back (POST /v1/auth/revoke): its session is over
+    with sqlite3.connect(service.state_dir / "auth.sqlite3") as conn:
+        kept = conn.execute("SELECT revoked_at FROM refresh_tokens WHERE sub = 'pathlab-cap'").fetchall()
+    assert kept and all(revoked is not None for (revoked,) in kept), kept
 
 
 def test_a_batch_with_a_case_out_of_the_contract_fails_that_case_only(app: LabApp, lab: httpx.Client) -> None:
