@@ -19,6 +19,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,9 @@ USER_FILE = APP_STATE / "first_user"
 FIRST_USER = "lab"
 PASSWORD_ENV = "PATHLAB_FIRST_PASSWORD"
 READY_TIMEOUT_S = 300
+# Ray's dashboard agent listens here whatever the launcher asks; a second Ray on the machine
+# (another `make serve`) holds it, and Ray then fails its start with a time-out that names nothing.
+RAY_AGENT_PORT = 52365
 
 
 class StackError(RuntimeError):
@@ -108,6 +112,18 @@ def ensure_lab_user() -> None:
         print(f"the lab app's first account {FIRST_USER!r} has the password from {PASSWORD_ENV}")
 
 
+def _check_ray_can_start() -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", RAY_AGENT_PORT))
+        except OSError:
+            raise StackError(
+                f"port {RAY_AGENT_PORT} (Ray's dashboard agent) is taken: another Ray runs on this machine "
+                "(a `make serve` or `make run` elsewhere?); stop it, then run this again"
+            ) from None
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -151,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         client_id = ensure_client(args.config)
         ensure_lab_user()
+        _check_ray_can_start()
         # Own sessions: Ctrl-C reaches this script only, which stops the two in order.
         service = subprocess.Popen(
             [str(PY), "-m", "serve", "run", "--config", str(args.config)], cwd=ROOT, start_new_session=True
