@@ -161,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a shell that starts this in the background leaves SIGINT ignored, and Python
+    # then never turns it into KeyboardInterrupt
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     service: subprocess.Popen[bytes] | None = None
     app: subprocess.Popen[bytes] | None = None
     try:
