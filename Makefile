@@ -34,8 +34,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (modelship)" >/dev/null
 	touch $@
 
-run: pipeline ## set up, run the pipeline on the embedded data, then serve the promoted model
-	@$(MAKE) --no-print-directory serve
+run: pipeline app-setup ## the pipeline on the embedded data, then the API and the lab app together (Ctrl-C stops both)
+	$(PY) scripts/run_stack.py --config $(SERVE_CONFIG) --api-url $(SERVE_URL)
 
 pipeline: data-checks train evaluate ## the three notebooks in order
 

@@ -32,6 +32,17 @@ def get(conn: sqlite3.Connection, case_id: int) -> Assessment | None:
     return Assessment(**dict(row)) if row else None
 
 
+def assessed_accessions(conn: sqlite3.Connection, accessions: list[str]) -> set[str]:
+    if not accessions:
+        return set()
+    marks = ",".join("?" * len(accessions))
+    rows = conn.execute(
+        f"SELECT c.accession FROM assessments a JOIN cases c ON c.id = a.case_id WHERE c.accession IN ({marks})",
+        accessions,
+    )
+    return {r[0] for r in rows}
+
+
 def store(conn: sqlite3.Connection, case_id: int, accession: str, p: Prediction, username: str) -> Assessment:
     """Keep the first assessment of the case; a concurrent second one is dropped, the first shown."""
     with transaction(conn):

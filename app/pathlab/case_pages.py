@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
@@ -18,24 +19,37 @@ def home(ctx: Ctx) -> Response:
 
 
 def case_list(ctx: Ctx) -> Response:
+    return render_case_list(ctx)
+
+
+def render_case_list(ctx: Ctx, status: int = 200, batch_error: str = "", back: str = "") -> Response:
+    """The list, from the query string (or, after a refused batch form, from the list it came from)."""
     classes = diagnoses.classes(ctx.conn)
+    params = dict(ctx.request.query_params)
+    if back:
+        params = dict(parse_qsl(urlsplit(back).query)) if back.startswith("/cases") else {}
     try:
-        query = cases.ListQuery.parse(dict(ctx.request.query_params), classes)
+        query = cases.ListQuery.parse(params, classes)
     except cases.QueryError as exc:
         raise HTTPException(400, f"The list cannot be shown: {exc}.") from None
     page = cases.list_cases(ctx.conn, query, ctx.settings.cases.page_size)
     if query.page > page.pages:
         raise HTTPException(404, f"There is no page {query.page} of this list: it has {page.pages}.")
     statuses = {**cases.STATUSES, **{name: f"Diagnosed {name}" for name in classes}}
+    title = f"Cases, page {query.page} of {page.pages}" + (f", search “{query.q}”" if query.q else "")
     return ctx.render(
         "cases.html",
-        title=f"Cases, page {query.page} of {page.pages}" + (f", search “{query.q}”" if query.q else ""),
+        status=status,
+        title=("Error: " if batch_error else "") + title,
         nav="cases",
         page=page,
         query=query,
         sort_keys=cases.SORT_KEYS,
         orders=cases.ORDERS,
         statuses=statuses,
+        model_enabled=ctx.model.enabled,
+        assessed=assessments.assessed_accessions(ctx.conn, [r.accession for r in page.rows]),
+        batch_error=batch_error,
     )
 
 

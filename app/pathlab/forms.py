@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_FIELDS = 20
+MAX_FIELDS = 210  # a list page's selection (page_size at most 200) and a few more
 
 
 class FormError(Exception):

@@ -27,7 +27,6 @@ import httpx
 from pathlab.settings import ModelApiSettings
 
 SECRET_ENV = "PATHLAB_MODEL_API_SECRET"
-SCOPES = "predict feedback"
 
 
 class ModelApiError(Exception):
@@ -204,11 +203,32 @@ def error_for(response: httpx.Response) -> ModelApiError:
         429: RateLimited,
         503: Unavailable,
     }
+    if status == 400 and problem.get("error") == "invalid_scope":
+        # the token endpoint's way of saying the client was not given a scope the app asks for
+        return Forbidden(detail or "invalid_scope", status=status)
     if status == 422:
         params = problem.get("invalid_params")
         return Invalid(detail, invalid_params=params if isinstance(params, list) else None, retry_after=retry_after)
     kind = kinds.get(status, BadAnswer)
     return kind(detail or f"HTTP {status}", status=status, retry_after=retry_after)
+
+
+def documented_cap(document: dict[str, Any]) -> int:
+    """`maxItems` of the `records` of POST /v1/predict's JSON body, following its `$ref`."""
+    try:
+        body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        if "$ref" in body:
+            prefix = "#/components/schemas/"
+            ref = str(body["$ref"])
+            if not ref.startswith(prefix):
+                raise KeyError(ref)
+            body = document["components"]["schemas"][ref.removeprefix(prefix)]
+        cap = body["properties"]["records"]["maxItems"]
+    except (KeyError, TypeError):
+        raise BadAnswer("the API's OpenAPI document does not give the records limit of POST /v1/predict") from None
+    if not isinstance(cap, int) or cap < 1:
+        raise BadAnswer(f"the API's OpenAPI document gives an unusable records limit: {cap!r}")
+    return cap
 
 
 class ModelApi:
@@ -226,6 +246,7 @@ class ModelApi:
         self._secret = secret
         self._clock = clock
         self._tokens: _Tokens | None = None
+        self._cap: int | None = None
         self._lock = asyncio.Lock()
         timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=timeout, follow_redirects=False)
@@ -237,20 +258,42 @@ class ModelApi:
 
     # ---- the API's operations ----------------------------------------------------------------
     async def predict(self, record: dict[str, float]) -> Prediction:
-        body = await self._call("POST", "/v1/predict", {"records": [record]})
+        return (await self.predict_many([record]))[0]
+
+    async def predict_many(self, records: list[dict[str, float]]) -> list[Prediction]:
+        """One request for several cases (at most `batch_cap()`), one prediction each, in order."""
+        body = await self._call("POST", "/v1/predict", {"records": records})
         try:
-            item = body["predictions"][0]
-            return Prediction(
-                prediction_id=str(item["prediction_id"]),
-                probability=float(item["probability"]),
-                label=str(item["label"]),
-                threshold=float(item["threshold"]),
-                model_version=str(item["model_version"]),
-                positive_label=str(body.get("positive_label", "")),
-                notice=str(body.get("notice", "")),
-            )
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise BadAnswer("POST /v1/predict answered without a prediction") from None
+            found = [
+                Prediction(
+                    prediction_id=str(item["prediction_id"]),
+                    probability=float(item["probability"]),
+                    label=str(item["label"]),
+                    threshold=float(item["threshold"]),
+                    model_version=str(item["model_version"]),
+                    positive_label=str(body.get("positive_label", "")),
+                    notice=str(body.get("notice", "")),
+                )
+                for item in body["predictions"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise BadAnswer("POST /v1/predict answered without its predictions") from None
+        if len(found) != len(records):
+            raise BadAnswer(f"POST /v1/predict answered {len(found)} predictions for {len(records)} records")
+        return found
+
+    async def batch_cap(self) -> int:
+        """How many records one POST /v1/predict takes: the `maxItems` of its request body in the
+        API's published OpenAPI document (GET /openapi.json), lowered by the app's own
+        `max_batch_records` if set. Read once per client; the documented limit is the API's
+        to change, so it is never copied into the app."""
+        if self._cap is None:
+            response = await self._send("GET", "/openapi.json")
+            if response.status_code != 200:
+                raise error_for(response)
+            self._cap = documented_cap(_problem(response))
+        own = self.settings.max_batch_records
+        return min(self._cap, own) if own else self._cap
 
     async def feedback(self, prediction_id: str, label: str) -> dict[str, Any]:
         return await self._call("POST", "/v1/feedback", {"prediction_id": prediction_id, "label": label})
@@ -326,7 +369,7 @@ class ModelApi:
                 "grant_type": "client_credentials",
                 "client_id": self.settings.client_id,
                 "client_secret": self._secret,
-                "scope": SCOPES,
+                "scope": self.settings.scopes,
             },
         )
         if response.status_code != 200:

@@ -1,5 +1,6 @@
 """The app's one link to the model's service: the API client of this process, started and
-stopped with the app, the outbox's periodic retry, and calls to it from page handlers.
+stopped with the app, the outbox's periodic retry, the batch assessments' worker, and calls to
+it from page handlers.
 
 Page handlers run in worker threads (web.page); the client lives on the event loop (its
 asyncio lock is what keeps renewals one at a time), so handlers call it through
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 
-from pathlab import model_api, outbox
+from pathlab import batches, model_api, outbox
 from pathlab.db import open_database
 from pathlab.model_api import ModelApi
 from pathlab.settings import Settings
@@ -29,7 +30,9 @@ class ModelLink:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.api: ModelApi | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def enabled(self) -> bool:
@@ -46,13 +49,20 @@ class ModelLink:
                 self.settings.model_api.secret_file,
             )
         self.api = ModelApi(self.settings.model_api, secret)
-        self._task = asyncio.create_task(self._retry_outbox())
+        self._loop = asyncio.get_running_loop()
+        conn = open_database(self.settings.database.path)
+        try:
+            batches.release_interrupted(conn)  # a job the last run left half sent goes on now
+        finally:
+            conn.close()
+        self._wake.set()
+        self._tasks = [asyncio.create_task(self._retry_outbox()), asyncio.create_task(self._run_batches())]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if self.api is not None:
             with contextlib.suppress(model_api.ModelApiError):
                 await self.api.revoke()
@@ -73,6 +83,33 @@ class ModelLink:
             return outbox.flush(conn, lambda pid, label: self.call(lambda api: api.feedback, pid, label), only=only)
         finally:
             conn.close()
+
+    def wake_batches(self) -> None:
+        """From a worker thread: a job has cases waiting; the batch worker starts on them now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def run_batches(self) -> int:
+        """From a worker thread: send every waiting case of every job (batches.run)."""
+        conn = open_database(self.settings.database.path)
+        try:
+            return batches.run(
+                conn,
+                lambda records: self.call(lambda api: api.predict_many, records),
+                lambda: self.call(lambda api: api.batch_cap),
+            )
+        finally:
+            conn.close()
+
+    async def _run_batches(self) -> None:
+        # One worker per process, so a job's chunks go one after another, in order.
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await run_in_threadpool(self.run_batches)
+            except Exception:
+                log.exception("the batch assessment worker failed; it starts again at the next job")
 
     async def _retry_outbox(self) -> None:
         while True:

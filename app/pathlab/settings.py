@@ -60,11 +60,15 @@ class ModelApiSettings(_Section):
     enabled: bool = False
     base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+$")
     client_id: str = Field(default="pathlab", pattern=r"^[A-Za-z0-9._@-]{1,64}$")
+    # What the app asks its tokens for: only what it uses (the API's least privilege).
+    scopes: str = Field(default="predict feedback", pattern=r"^[a-z]+( [a-z]+)*$")
     secret_file: Path = Path("var/model_api_secret")
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
     renew_before_s: float = Field(default=60.0, ge=0, le=3600)
     outbox_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    # Cases per request of a batch assessment: the API's documented cap unless this is lower.
+    max_batch_records: int | None = Field(default=None, ge=1)
 
 
 class Settings(BaseSettings):

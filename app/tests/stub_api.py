@@ -50,6 +50,7 @@ class StubState:
     inject: dict[str, list[Injected]] = field(default_factory=dict)  # path -> answers to give first
     predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
     feedback: dict[str, str] = field(default_factory=dict)
+    max_records: int = 3  # the stub's documented cap (maxItems of POST /v1/predict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, path: str, **form: str) -> int:
@@ -120,11 +121,12 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/v1/predict"): self._predict,
             ("POST", "/v1/feedback"): self._feedback,
             ("GET", "/v1/model"): self._model,
+            ("GET", "/openapi.json"): self._openapi,
         }.get((method, self.path))
         if route is None:
             self._problem(404, "no such route")
             return
-        if not self.path.startswith("/v1/auth/"):
+        if self.path.startswith("/v1/") and not self.path.startswith("/v1/auth/"):
             auth = self.headers.get("Authorization", "")
             with state.lock:
                 known = auth.startswith("Bearer ") and auth[7:] in state.access
@@ -183,27 +185,59 @@ class _Handler(BaseHTTPRequestHandler):
                 state.revoked_families.add(family)
         self._answer(200, {"status": "ok"})
 
+    def _openapi(self, body: dict[str, Any]) -> None:
+        """The part of the API's document the client reads: the records limit of POST /v1/predict."""
+        records = {"type": "array", "minItems": 1, "maxItems": self.server.state.max_records}
+        request = {"properties": {"records": records}}
+        self._answer(
+            200,
+            {
+                "openapi": "3.1.0",
+                "paths": {
+                    "/v1/predict": {
+                        "post": {
+                            "requestBody": {
+                                "content": {
+                                    "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+                                }
+                            }
+                        }
+                    }
+                },
+                "components": {"schemas": {"PredictRequest": request}},
+            },
+        )
+
     def _predict(self, body: dict[str, Any]) -> None:
         records = body.get("records") or []
-        if not records or any(not isinstance(v, int | float) for v in records[0].values()):
-            self._problem(422, "bad records", invalid_params=[{"name": "records.0", "reason": "bad"}])
+        if len(records) > self.server.state.max_records:
+            self._problem(422, "too many records", invalid_params=[{"name": "records", "reason": "too long"}])
             return
-        probability = min(1.0, max(0.0, float(records[0].get("mean_radius", 0)) / 30))
-        pid = secrets.token_hex(16)
-        prediction: dict[str, Any] = {
-            "prediction_id": pid,
-            "label": "malignant" if probability >= 0.3 else "benign",
-            "probability": probability,
-            "threshold": 0.3,
-            "model_version": "v0007",
-        }
-        self.server.state.predictions[pid] = prediction
+        bad = [i for i, r in enumerate(records) if any(not isinstance(v, int | float) for v in r.values())]
+        if not records or bad:
+            self._problem(
+                422, "bad records", invalid_params=[{"name": f"records.{bad[0] if bad else 0}", "reason": "bad"}]
+            )
+            return
+        predictions = []
+        for record in records:
+            probability = min(1.0, max(0.0, float(record.get("mean_radius", 0)) / 30))
+            pid = secrets.token_hex(16)
+            prediction: dict[str, Any] = {
+                "prediction_id": pid,
+                "label": "malignant" if probability >= 0.3 else "benign",
+                "probability": probability,
+                "threshold": 0.3,
+                "model_version": "v0007",
+            }
+            self.server.state.predictions[pid] = prediction
+            predictions.append(prediction)
         self._answer(
             200,
             {
                 "model_version": "v0007",
                 "positive_label": "malignant",
-                "predictions": [prediction],
+                "predictions": predictions,
                 "notice": "Decision support only: this prediction supports, and does not replace, the diagnosis "
                 "of a pathologist.",
             },

@@ -22,7 +22,7 @@ pytestmark = [
 CASE = json.loads((PROJECT_DIR / "data" / "holding_cases.json").read_text(encoding="utf-8"))["cases"][0]["accession"]
 POST_PATHS = sorted(
     {
-        route.path.replace("{accession}", CASE)
+        route.path.replace("{accession}", CASE).replace("{job}", "1")
         for route in ROUTES
         if isinstance(route, Route) and "POST" in (route.methods or set())
     }

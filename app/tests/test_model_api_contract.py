@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from pathlab.model_api import ModelApi
+from pathlab.model_api import BadAnswer, ModelApi, documented_cap
 from pathlab.settings import PROJECT_DIR, ModelApiSettings
 from stub_api import CLIENT_ID, SECRET, Recorded, Stub, stub_api
 
@@ -73,6 +73,8 @@ def _every_request() -> list[Recorded]:
         settings = ModelApiSettings(enabled=True, base_url=stub.url, client_id=CLIENT_ID)
         api = ModelApi(settings, SECRET, clock=lambda: clock[0])
         prediction = await api.predict(record)  # client credentials, then predict
+        cap = await api.batch_cap()  # the API's own document, GET /openapi.json
+        await api.predict_many([record] * cap)
         await api.feedback(prediction.prediction_id, HOLDING["diagnosis"]["classes"][0])
         clock[0] += 10_000  # past expiry: the refresh grant
         await api.model_card()
@@ -86,6 +88,9 @@ def _every_request() -> list[Recorded]:
 
 def test_every_request_of_the_client_is_in_the_openapi_document(document: dict[str, Any]) -> None:
     requests = _every_request()
+    # GET /openapi.json reads the document itself (the batch cap): it is not one of its operations
+    assert ("GET", "/openapi.json") in {(r.method, r.path) for r in requests}
+    requests = [r for r in requests if r.path != "/openapi.json"]
     sent = {(r.method, r.path) for r in requests}
     assert sent == {
         ("POST", "/v1/auth/token"),
@@ -110,3 +115,14 @@ def test_the_check_catches_a_request_the_api_would_refuse(document: dict[str, An
     for request in bad:
         with pytest.raises(AssertionError):
             _check(document, request)
+
+
+def test_the_batch_cap_is_read_from_the_published_document(document: dict[str, Any]) -> None:
+    # the app never copies the limit: it follows the document's $ref to maxItems
+    cap = documented_cap(document)
+    schema = document["components"]["schemas"]["PredictRequest"]["properties"]["records"]
+    assert cap == schema["maxItems"] >= 1
+    broken = json.loads(json.dumps(document))
+    del broken["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"]
+    with pytest.raises(BadAnswer, match="records limit"):
+        documented_cap(broken)
