@@ -33,7 +33,7 @@ pytestmark = [
     pytest.mark.catalogue(
         part="Monitoring: what a crash of the collector or a replica loses (live service)",
         scope="system",
-        strategy="fault injection, measurement against a stated bound",
+        strategy="fault injection",
         tool="pytest + httpx, Ray Serve via the launcher, whylogs",
     ),
 ]
