@@ -265,7 +265,7 @@ test-api: setup system-deps ## the service: routers, auth, limits, then the live
 test-delivery: setup ## the workflows, the local job runner and the packages
 	$(PY) -m pytest tests/delivery
 
-test-a11y: setup system-deps ## the site and pages in a real browser: axe-core, keyboard, 320 px
+test-a11y: setup system-deps app-setup ## the site and pages in a real browser: axe-core, keyboard, 320 px
 	@test -n "$(A11Y_TEST_DIRS)" || { echo "test-a11y: no browser tests in this checkout (tests/site, tests/e2e)" >&2; exit 1; }
 	$(PY) -m pytest $(A11Y_TEST_DIRS)
 # ---- end of delivery chain block -----------------------------------------------------------

@@ -59,7 +59,7 @@ def test_ci_runs_on_push_and_pull_request_and_fast_jobs_gate_the_slow_ones():
     jobs = wf["jobs"]
     fast = {job for job, spec in jobs.items() if not spec.get("needs")}
     assert fast == {"lint", "unit"}
-    for job in ("notebooks", "api", "delivery", "docs", "accessibility"):
+    for job in ("notebooks", "api", "app", "delivery", "docs", "accessibility"):
         assert set(jobs[job]["needs"]) == fast, job
     assert max(jobs[j]["timeout-minutes"] for j in fast) < min(
         jobs[j]["timeout-minutes"] for j in jobs if j not in fast
