@@ -165,7 +165,7 @@ class AlertState(BaseModel):
     metric: str
     comparison: Literal[">", ">=", "<", "<="]
     threshold: float
-    value: float | None = Field(description="The last evaluated value; null without enough data.")
+    value: float | None = Field(description="The value of the last judged window; null before any.")
     samples: int = Field(description="What the value rests on (rows, requests or labels, as the metric counts).")
     min_samples: int
     since: str | None = Field(description="When it entered this state, ISO 8601 UTC.")

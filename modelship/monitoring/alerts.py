@@ -1,17 +1,23 @@
 """Alert rules on the window metrics, and the state of each alert from one window close to the next.
 
 A rule (monitoring/alerts.yaml) says: `metric <comparison> threshold`, judged only on a window
-with at least `min_samples` samples, must hold for `for_windows` consecutive closed windows.
+with at least `min_samples` samples, must hold for `for_windows` consecutive judged windows.
 Each rule's alert moves through
 
     inactive ──condition holds──► pending ──held for_windows windows──► firing
         ▲                            │                                    │
         └────condition fails─────────┘            condition fails ──► resolved (then inactive)
 
+    any state ──window not judged (too few samples, no figure)──► the same state, same streak
+
 (with `for_windows: 1` it goes from inactive to firing at once). A transition is reported once,
 when it happens: an alert that stays firing for ten windows is one notification, not ten. A
 window with too few samples, or without the figure (no reference profile, not enough labels),
-does not meet the condition, as in Prometheus, where the rule's expression is then empty.
+cannot be judged: it neither confirms nor clears the alert, which keeps its state, its streak
+and its last judged value; its evaluation says `breached: None`. Otherwise a quiet minute (only
+the dashboard's polls or Prometheus's scrapes) would resolve a firing alert and the next busy
+one fire it again. Only a judged window moves an alert. Prometheus holds the same way on the
+last judged window's value, for a bounded lookback (serve/monitoring/promrules.py).
 
 Pure logic: the window summaries come in as dicts (serve/monitoring/collector.py builds them),
 the transitions go out as dicts; nothing here writes, sends or sleeps.
@@ -195,12 +201,19 @@ class Rule:
     def runbook_url(self) -> str:
         return f"{RUNBOOK_PAGE}#{self.runbook}"
 
-    def breached(self, value: float | None, samples: int) -> bool:
-        return value is not None and samples >= self.min_samples and COMPARISONS[self.comparison](value, self.threshold)
+    def judged(self, value: float | None, samples: int) -> bool:
+        """Whether a window with this figure and sample count can be judged at all."""
+        return value is not None and samples >= self.min_samples
+
+    def breached(self, value: float | None, samples: int) -> bool | None:
+        """Whether the condition holds; None when the window cannot be judged."""
+        if value is None or not self.judged(value, samples):
+            return None
+        return COMPARISONS[self.comparison](float(value), self.threshold)
 
     def describe(self, value: float | None, samples: int) -> str:
         """The rule's summary sentence for this value; without a value, why there is none."""
-        if value is None or samples < self.min_samples:
+        if value is None or not self.judged(value, samples):
             what = METRICS[self.metric].samples
             return f"{self.id}: not enough data ({samples} {what}, minimum {self.min_samples})"
         return self.summary.format(value=value, threshold=self.threshold, min_samples=self.min_samples)
@@ -300,8 +313,8 @@ class Alert:
 
     rule: Rule
     state: str = INACTIVE
-    streak: int = 0  # consecutive windows meeting the condition
-    value: float | None = None
+    streak: int = 0  # consecutive judged windows meeting the condition
+    value: float | None = None  # of the last judged window
     samples: int = 0
     since: str | None = None
     window: str | None = None
@@ -340,17 +353,21 @@ class Alerts:
 
     def evaluate(self, summary: dict[str, Any], at: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Judge one closed window (`summary`, closed at Unix time `at`). Returns the window's
-        evaluations (one per rule) and the transitions it caused (an Alert dict each, with
-        `from`: the state it left)."""
+        evaluations (one per rule; `breached` None where it could not be judged) and the
+        transitions it caused (an Alert dict each, with `from`: the state it left)."""
         window = summary.get("start")
-        evaluations, transitions = [], []
+        evaluations: list[dict[str, Any]] = []
+        transitions: list[dict[str, Any]] = []
         for alert in self.alerts.values():
             metric = METRICS[alert.rule.metric]
             value, samples = metric.value(summary), metric.count(summary)
             breached = alert.rule.breached(value, samples)
-            # Under min_samples a figure is not one to show as if it meant something.
-            shown = float(value) if value is not None and samples >= alert.rule.min_samples else None
-            alert.value, alert.samples = shown, samples
+            if value is None or breached is None:
+                # Not judged: the alert stays exactly as it was. Under min_samples a figure is not
+                # one to show as if it meant something.
+                evaluations.append({"rule": alert.rule.id, "value": None, "samples": samples, "breached": None})
+                continue
+            alert.value, alert.samples = float(value), samples
             evaluations.append({"rule": alert.rule.id, "value": alert.value, "samples": samples, "breached": breached})
             before = alert.state
             alert.streak = alert.streak + 1 if breached else 0

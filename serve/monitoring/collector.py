@@ -224,14 +224,15 @@ class Collector:
 
     def _close(self, window: Window) -> dict[str, Any]:
         summary = self.summarise(window)
-        with self._lock:
-            summary["alerts"], transitions = self.alerts.evaluate(summary, self.clock())
         name = window_name(window.start)
         self.folder.mkdir(parents=True, exist_ok=True)
-        if window.view is not None:
-            write_atomic(self.folder / f"{name}.{self.tag}.profile.bin", profiling.to_bytes(window.view))
-        write_atomic(self.folder / f"{name}.{self.tag}.summary.json", json.dumps(summary, indent=1))
+        # One lock hold from judging to the state: a reader never sees an alert moved by a window
+        # that is not yet among the summaries, nor a summary whose files are not yet on disk.
         with self._lock:
+            summary["alerts"], transitions = self.alerts.evaluate(summary, self.clock())
+            if window.view is not None:
+                write_atomic(self.folder / f"{name}.{self.tag}.profile.bin", profiling.to_bytes(window.view))
+            write_atomic(self.folder / f"{name}.{self.tag}.summary.json", json.dumps(summary, indent=1))
             self.summaries.append(summary)
         # After the write: a notification never names a window that is not on disk. The
         # notifier returns at once (the webhook has its own thread).

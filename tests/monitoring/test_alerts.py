@@ -3,7 +3,7 @@
 The rules file is read and checked (a bad one is refused with the file, the rule and what to
 change); each rule's metric is read from window summaries shaped as the collector writes them;
 the state machine goes pending, firing, resolved with one transition each, whatever the number
-of windows in between.
+of windows in between; a window too small to judge leaves an alert as it was.
 """
 
 from __future__ import annotations
@@ -106,19 +106,50 @@ def test_for_one_window_fires_at_once():
     assert [(t["from"], t["state"]) for s in run(alerts, [5]) for t in s] == [(INACTIVE, FIRING)]
 
 
-def test_a_window_too_small_or_not_judged_does_not_meet_the_condition():
+def test_a_window_too_small_or_not_judged_is_undecided_and_raises_nothing():
     alerts = Alerts([rule(for_windows=1)])
     evaluations, transitions = alerts.evaluate(window(0, 5, rows=49), T0)
-    assert transitions == [] and evaluations == [{"rule": "drift", "value": None, "samples": 49, "breached": False}]
+    assert transitions == [] and evaluations == [{"rule": "drift", "value": None, "samples": 49, "breached": None}]
     evaluations, transitions = alerts.evaluate(window(1, None, rows=500), T0 + 60)
-    assert transitions == [] and evaluations[0]["value"] is None
-    alerts.evaluate(window(2, 5), T0 + 120)
-    (active,) = alerts.snapshot()["active"]
-    assert active["state"] == FIRING
-    # Not enough data resolves a firing alert, as the Prometheus rule's empty expression does.
-    _, (resolved,) = alerts.evaluate(window(3, 5, rows=10), T0 + 180)
-    assert resolved["state"] == RESOLVED
-    assert resolved["summary"] == "drift: not enough data (10 rows, minimum 50)"
+    assert transitions == [] and evaluations == [{"rule": "drift", "value": None, "samples": 500, "breached": None}]
+    assert alerts.snapshot()["rules"] == [{"rule": "drift", "severity": "warning", "state": INACTIVE, "value": None}]
+
+
+def test_a_quiet_window_keeps_a_firing_alert_firing():
+    alerts = Alerts([rule()])
+    run(alerts, [4, 5])
+    (firing,) = alerts.snapshot()["active"]
+    # Too few rows, then a window the drift test could not judge: neither clears the alert.
+    for i, (drifted, rows) in enumerate([(0, 10), (None, 500)], start=2):
+        evaluations, transitions = alerts.evaluate(window(i, drifted, rows=rows), T0 + 60 * i)
+        assert transitions == [] and evaluations[0]["breached"] is None
+    assert alerts.snapshot()["active"] == [firing]
+    assert firing["state"] == FIRING and firing["summary"] == "5 features drifted (minimum 2)"
+    assert alerts.snapshot()["resolved"] == []
+
+
+def test_a_quiet_window_keeps_a_pending_alert_pending_with_its_streak():
+    alerts = Alerts([rule(for_windows=3)])
+    steps = run(alerts, [3, 4])
+    _, transitions = alerts.evaluate(window(2, 0, rows=10), T0 + 120)
+    assert transitions == [] and alerts.alerts["drift"].streak == 2
+    (pending,) = alerts.snapshot()["active"]
+    assert pending["state"] == PENDING and pending["window"] == "w000"
+    # The third breaching judged window fires it: the quiet one neither counted nor reset.
+    _, (fired,) = alerts.evaluate(window(3, 4), T0 + 180)
+    assert (fired["from"], fired["state"], fired["window"]) == (PENDING, FIRING, "w003")
+    assert [(t["from"], t["state"]) for s in steps for t in s] == [(INACTIVE, PENDING)]
+
+
+def test_a_judged_normal_window_after_a_quiet_one_resolves():
+    alerts = Alerts([rule()])
+    run(alerts, [4, 5])
+    alerts.evaluate(window(2, 0, rows=10), T0 + 120)
+    evaluations, (resolved,) = alerts.evaluate(window(3, 0), T0 + 180)
+    assert evaluations[0]["breached"] is False
+    assert (resolved["from"], resolved["state"], resolved["window"]) == (FIRING, RESOLVED, "w003")
+    assert resolved["value"] == 0.0 and resolved["samples"] == 100
+    assert alerts.snapshot()["active"] == [] and alerts.alerts["drift"].streak == 0
 
 
 def test_active_alerts_are_most_severe_first_then_firing_before_pending():

@@ -1,7 +1,8 @@
 """Prometheus's side of the alerts (serve.monitoring.promrules; C11.6, C11.7): the committed
 rules file is the one the alert rules generate, promtool accepts it and the scrape config, and
 promtool's own rule tests (monitoring/prometheus-rules.test.yml) show the drift alert pending,
-then firing, then resolved on synthetic series. promtool comes with Debian's prometheus package
+then firing, then resolved on synthetic series, and still firing across a window too small to
+judge. promtool comes with Debian's prometheus package
 (`make system-deps`)."""
 
 from __future__ import annotations

@@ -186,15 +186,24 @@ def test_refusals_raise_the_quality_alert_once_and_valid_traffic_resolves_it(sta
         # Prometheus, on the same gauges and the generated rule, agrees.
         prom.wait_for(lambda: "firing" in prom.alert_states("invalid_requests"), timeout_s=20)
         assert prom.value('modelship_alert_state{rule="invalid_requests"}') == 2.0
-        # More refused windows: still one firing alert, no second notification.
+        # Quiet windows (only Prometheus's scrapes, no prediction request) cannot be judged: the
+        # alert stays firing, in the collector and in Prometheus, with no second notification.
         time.sleep(2.5)
+        quiet = summary(client, stack)
+        assert states(quiet) == {"invalid_requests": "firing"}
+        assert any(w["alerts"] and w["alerts"][0]["breached"] is None for w in quiet["windows"])
+        assert "firing" in prom.alert_states("invalid_requests")
         resolved = traffic_until(client, stack, valid=True, done=lambda s: not states(s))
         assert resolved["alerts"]["resolved"][0]["rule"] == "invalid_requests"
         assert resolved["alerts"]["resolved"][0]["state"] == "resolved"
         prom.wait_for(lambda: not prom.alert_states("invalid_requests"), timeout_s=20)
-    # The windows' own evaluations are in their summaries.
-    evaluated = [w["alerts"][0] for w in resolved["windows"] if w["alerts"]]
-    assert any(e["breached"] for e in evaluated) and not evaluated[-1]["breached"]
+        # Read again: the collector shows a window's alert states a moment before its summary.
+        later = summary(client, stack)
+    # The windows' own evaluations are in their summaries; a window too small to judge says
+    # `breached: null`, and the last judged one is a normal window (valid traffic only since).
+    evaluated = [w["alerts"][0] for w in later["windows"] if w["alerts"]]
+    judged = [e["breached"] for e in evaluated if e["breached"] is not None]
+    assert any(judged) and judged[-1] is False
     lines = (stack.settings.monitoring_dir / ALERTS_FILE).read_text(encoding="utf-8").splitlines()
     assert [(e["from"], e["state"]) for e in map(json.loads, lines)] == [
         ("inactive", "pending"),
