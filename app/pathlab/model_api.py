@@ -113,7 +113,7 @@ class Unavailable(ModelApiError):
     @property
     def todo(self) -> str:  # type: ignore[override]
         wait = self.retry_after or 5
-        return f"Try again in {wait} seconds or so."
+        return f"Try again in {wait} second{'s' if wait != 1 else ''} or so."
 
     @property
     def transient(self) -> bool:

@@ -1,26 +1,35 @@
 """The lab app's handling of the API's refusals, each one produced by the real service (no
 stub, no mock) and seen by the app's own code: 401 (a client the operator disabled), 403 (a
 client without the predict scope), 422 (a case whose stored measurements break the data
-contract), 429 with Retry-After (a client with a tiny rate limit in the service's config), and
-the service down (the gate in front of it closed). Each time the page says what happened and
-what to do, offers a retry, answers with the right status, and keeps what the user typed.
+contract), 429 with Retry-After (a client with a tiny rate limit in the service's config), 503
+with Retry-After (the service's model stalled on a registry that does not answer), a timeout
+(the gate holding the traffic longer than the app waits), and the service down (the gate in
+front of it closed). Each time the page says what happened and what to do, offers a retry,
+answers with the right status, and keeps what the user typed.
 
 Batch assessment against the real service: requests within the cap the app read from the
 service's own /openapi.json, and a 422 that names one record fails that case only."""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import re
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 import httpx
 import pytest
-from api_support import CLIENT_LIMITS
+from api_support import CLIENT_LIMITS, sample_records
 
+from modelship.fileio import write_atomic
+from modelship.registry import POINTER_FILE
 from tests.e2e.lab import (
     ACCESS_TTL_S,
+    CLIENT_ID,
     Gate,
     LabApp,
     case_ids,
@@ -37,7 +46,7 @@ pytestmark = [
     pytest.mark.live,
     pytest.mark.requirement("C10.2", "C10.4", "C10.5", "C10.6"),
     pytest.mark.catalogue(
-        part="Lab app with the real service: refusals (401, 403, 422, 429, down) and batch assessment",
+        part="Lab app with the real service: refusals (401, 403, 422, 429, 503), timeout, down and batch assessment",
         scope="system",
         strategy="fault injection",
         tool="pytest, httpx, Ray Serve, uvicorn",
@@ -161,6 +170,43 @@ def test_the_service_down_keeps_the_typed_text_and_comes_back(app: LabApp, gate:
     assert "Probability of malignancy" in lab.get(f"/cases/{accession}").text
 
 
+def test_a_service_slower_than_the_app_waits_is_a_clear_timeout_and_the_retry_works(
+    gate: Gate, secret: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    timeout_s = 2.0  # the app's own setting ([model_api] timeout_s), well under the hold
+    with lab_app(
+        tmp_path_factory.mktemp("lab-timeout"),
+        base_url=gate.url,
+        client_id=CLIENT_ID,
+        secret=secret,
+        timeout_s=timeout_s,
+        connect_timeout_s=1.0,
+    ) as app:
+        with closing(app.sign_in()) as client:
+            (accession,) = untouched(app.db_path, 1)
+            gate.hold()  # connections are accepted, nothing they carry gets through
+            try:
+                started = time.monotonic()
+                response = _assess_typed(client, accession)
+                waited = time.monotonic() - started
+            finally:
+                gate.release()
+            assert response.status_code == 503
+            _kept(response)
+            assert "did not answer in time" in response.text and "Try again in a minute" in response.text
+            # the app gave up at its own timeout (a token renewal and the predict call may each wait it)
+            assert timeout_s <= waited < 3 * timeout_s + 5, waited
+            with sqlite3.connect(app.db_path) as conn:
+                stored = conn.execute(
+                    "SELECT COUNT(*) FROM assessments WHERE case_id = (SELECT id FROM cases WHERE accession = ?)",
+                    (accession,),
+                ).fetchone()
+            assert stored == (0,)  # nothing half-stored: the retry asks the model again
+            retried = _assess_typed(client, accession)  # the page's retry: the same form, sent again
+            assert retried.status_code == 200, retried.text
+            assert f"{TYPED}</textarea>" in retried.text and "Probability of malignancy" in retried.text
+
+
 def _start_batch(lab: httpx.Client, accessions: list[str]) -> str:
     token = re.search(r'name="csrf_token" value="([^"]+)"', lab.get("/cases").text)
     assert token
@@ -216,3 +262,81 @@ def test_a_batch_with_a_case_out_of_the_contract_fails_that_case_only(app: LabAp
     assert "records.1.mean_texture" in failed.group(1)  # the service's name for the field at fault
     assert f">{chosen[1]}</a>" in failed.group(2) and chosen[0] not in failed.group(2)
     assert "Try the cases not assessed again" in page
+
+
+def test_a_503_the_service_answers_itself_is_shown_with_its_retry_after_and_keeps_the_typed_text(
+    service: Served, app: LabApp, lab: httpx.Client, secret: str
+) -> None:
+    """The service's own 503: its replicas re-read the registry's production pointer when it
+    changes, before scoring (serve/model.py). The pointer is replaced by a FIFO, so that the
+    read blocks as on a registry share that stopped answering: each predict waits past the
+    service's predict_timeout_s and the service answers 503 model-unavailable with Retry-After.
+    Restoring: the pointer's own bytes back (a new file, as the registry writes it), then the
+    FIFO's writer closed, so that the blocked reads get an empty pointer, which the replicas
+    refuse, keeping their model (serve/model.py: "cannot read the production pointer"). No
+    version is loaded, no replica restarts, and only the 503 window's predictions fail. Last in
+    the module: every predict of the shared service fails for that window."""
+    (accession,) = untouched(app.db_path, 1)
+    replicas = sorted(service.replica_pids(service.model_deployment))
+    pointer = service.registry_root / POINTER_FILE
+    kept = pointer.read_bytes()
+    version = json.loads(kept)["version"]
+    fifo = pointer.with_name(".production.fifo")
+    os.mkfifo(fifo)
+    os.replace(fifo, pointer)
+    writer = None
+    try:
+        # A writer can open a FIFO without waiting only once a reader has: a replica is blocked on
+        # it. The writer is then kept open, so that the readers wait for data until it closes.
+        deadline = time.monotonic() + 20
+        while writer is None and time.monotonic() < deadline:
+            try:
+                writer = os.open(pointer, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                assert exc.errno == errno.ENXIO, exc
+                time.sleep(0.1)
+        assert writer is not None, "no replica read the replaced production pointer"
+        time.sleep(1.0)  # the other replica's poller, every 0.5 s here, is blocked on it too
+        with ThreadPoolExecutor(1) as pool:  # the service's own answer, seen beside the app's
+            direct = pool.submit(_predict_directly, service.base_url, secret)
+            response = _assess_typed(lab, accession)
+            answer = direct.result(timeout=60)
+    finally:
+        write_atomic(pointer, kept)  # the registry's way of writing its pointer
+        if writer is not None:
+            os.close(writer)
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/model-unavailable"), answer.text
+    wait = answer.headers["retry-after"]
+    # the app's page: its 503 with the service's Retry-After, the message and the typed text
+    assert response.status_code == 503
+    _kept(response)
+    assert response.headers["retry-after"] == wait
+    assert "starting, restarting or overloaded" in response.text
+    assert f"Try again in {wait} second{'s' if wait != '1' else ''} or so." in response.text
+    # restored: the same pointer, the same version answering, the retry works
+    assert pointer.read_bytes() == kept
+    retried = wait_for(lambda: (r := _assess_typed(lab, accession)).status_code == 200 and r, timeout_s=30)
+    assert retried, "the service did not come back after the pointer was restored"
+    assert f"{TYPED}</textarea>" in retried.text and "Probability of malignancy" in retried.text
+    assert f"<dd>{version} (" in retried.text  # the version the pointer names, still answering
+    card = lab.get("/model")
+    assert card.status_code == 200 and version in card.text
+    assert sorted(service.replica_pids(service.model_deployment)) == replicas  # none restarted
+
+
+def _predict_directly(base_url: str, secret: str) -> httpx.Response:
+    """POST /v1/predict to the service itself, with the app's client (a token asked each time:
+    they live a few seconds here)."""
+    token = httpx.post(
+        base_url + "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": secret},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    return httpx.post(
+        base_url + "/v1/predict",
+        json={"records": sample_records(1)},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        timeout=60,
+    )
