@@ -76,16 +76,20 @@ def synthetic(tmp_path) -> dict[str, Path]:
 
 
 # ---- a real browser and the executed notebooks, for the site tests (and the dashboard and app ones) ----
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, launched once per session through Playwright (tests/browser_support.py)."""
+    """Debian's Chromium through Playwright (tests/browser_support.py), once per module: Playwright's
+    sync API keeps an event loop running in the test thread while it is open, and the in-process
+    API tests collected after a browser module call asyncio.run in that thread."""
     from browser_support import launch
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = launch(playwright)
-        yield chromium
-        chromium.close()
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ from browser_support import (
     heading_problems,
     horizontal_overflow,
     images_without_alt,
-    launch,
     open_page,
     tab_walk,
 )
@@ -46,20 +45,6 @@ pytestmark = [
 ]
 
 SHOTS = os.environ.get("MODELSHIP_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium for this module only: Playwright's sync API keeps an event loop in the test thread
-    while it is open, which the in-process tests collected after cannot share."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def check(visit: Visit, state: str) -> None:

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -251,22 +250,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     page = site / "_site" / "docs" / "architecture.html"
     assert page.exists(), done.stdout + done.stderr
     return page
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium for this module only: Playwright's sync API keeps an event loop running in the
-    test thread while it is open, which the in-process API tests collected after this folder
-    cannot share; the session's browser (tests/conftest.py) starts with the site tests, last."""
-    from browser_support import launch
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.requirement("C9.8", "C9.11")
