@@ -211,17 +211,26 @@ class Simulator:
 
     def wait_quiet(self, client: httpx.Client, timeout_s: float) -> float:
         """Wait until the collector answers with no active alert that the scenario checks (a
-        shared service may still be resolving another test's); returns the window length."""
+        shared service may hold one raised by another test's traffic); returns the window length.
+        A window too small to judge leaves an alert as it is, so waiting alone would not clear
+        one: while any is active, one window of normal traffic is sent, as recovery would."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            state = self.summary(client)
-            active = [a for a in (state or {}).get("alerts", {}).get("active", []) if a["rule"] not in UNCHECKED_RULES]
-            if state is not None and not active:
-                return float(state["window_s"])
-            if time.monotonic() > deadline:
-                left = active if state else "no answer"
-                raise TimeoutError(f"monitoring was not quiet after {timeout_s:.0f} s: {left}")
-            time.sleep(POLL_S)
+        with ThreadPoolExecutor(self.scenario.senders, thread_name_prefix="sandbox-settle") as pool:
+            while True:
+                state = self.summary(client)
+                alerts = (state or {}).get("alerts", {}).get("active", [])
+                active = [a for a in alerts if a["rule"] not in UNCHECKED_RULES]
+                if state is not None and not active:
+                    return float(state["window_s"])
+                if time.monotonic() > deadline:
+                    left = active if state else "no answer"
+                    raise TimeoutError(f"monitoring was not quiet after {timeout_s:.0f} s: {left}")
+                if state is None:
+                    time.sleep(POLL_S)
+                    continue
+                window_s = float(state["window_s"])
+                start = (np.floor(time.time() / window_s) + 1) * window_s
+                self._run_window(client, pool, Window(WARMUP, start, start + window_s))
 
     # -- sending ---------------------------------------------------------------------------
     def _next_rows(self, n: int) -> pd.DataFrame:
