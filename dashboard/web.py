@@ -300,14 +300,23 @@ def _refused(request: Request, d: Dashboard, session: Session | None) -> Respons
     )
 
 
-async def signin(request: Request) -> Response:
-    d = _dash(request)
-    _, session = d.session_of(request)
+async def _session_form(request: Request, session: Session | None) -> dict[str, str] | None:
+    """The posted form, when it is well formed, same-origin and carries the session's CSRF token;
+    None otherwise (the caller refuses it)."""
     try:
         form = await read_form(request)
     except FormRefused:
-        return _refused(request, d, session)
+        return None
     if session is None or not same_origin(request) or not csrf_valid(session, form.get(CSRF_FIELD)):
+        return None
+    return form
+
+
+async def signin(request: Request) -> Response:
+    d = _dash(request)
+    _, session = d.session_of(request)
+    form = await _session_form(request, session)
+    if form is None:
         return _refused(request, d, session)
     kind = form.get("kind", "service")
     identifier = form.get("identifier", "").strip()
@@ -354,11 +363,7 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     d = _dash(request)
     token, session = d.session_of(request)
-    try:
-        form = await read_form(request)
-    except FormRefused:
-        return _refused(request, d, session)
-    if session is None or not same_origin(request) or not csrf_valid(session, form.get(CSRF_FIELD)):
+    if await _session_form(request, session) is None or session is None:
         return _refused(request, d, session)
     if session.tokens is not None:
         async with session.lock:

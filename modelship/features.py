@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -31,3 +34,11 @@ def to_matrix(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
 def target(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
     """1 for the positive class, 0 otherwise."""
     return contract.encode_target(frame[contract.target.name]).to_numpy(dtype=np.int64)
+
+
+def stored_row(blob: bytes | str) -> list[Any]:
+    """One served row's features as the prediction store keeps them (serve/store.py): float64
+    bytes in contract order for numeric contracts, JSON text otherwise."""
+    if isinstance(blob, bytes):
+        return np.frombuffer(blob, dtype=np.float64).tolist()
+    return list(json.loads(blob))

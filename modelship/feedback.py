@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .contract import Contract
+from .features import stored_row
 from .fileio import write_atomic
 from .registry import sha256_file
 
@@ -62,12 +62,10 @@ def parse_time(text: str | None, name: str) -> str | None:
 
 
 def _decode(blob: bytes | str, n_features: int) -> list[Any]:
-    if isinstance(blob, bytes):
-        values = np.frombuffer(blob, dtype=np.float64)
-        if len(values) != n_features:
-            raise FeedbackError(f"a stored prediction has {len(values)} feature values, the contract {n_features}")
-        return values.tolist()
-    return list(json.loads(blob))
+    values = stored_row(blob)
+    if len(values) != n_features:
+        raise FeedbackError(f"a stored prediction has {len(values)} feature values, the contract {n_features}")
+    return values
 
 
 def read_labelled(store: str | Path, contract: Contract, period: Period = Period()) -> pd.DataFrame:

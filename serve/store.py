@@ -14,7 +14,6 @@ append to its right edge (docs/performance.qmd has the measurements).
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import threading
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from modelship.features import stored_row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -86,9 +85,7 @@ class PredictionRow:
     features: bytes | str
 
     def feature_values(self) -> list[Any]:
-        if isinstance(self.features, bytes):
-            return np.frombuffer(self.features, dtype=np.float64).tolist()
-        return json.loads(self.features)
+        return stored_row(self.features)
 
 
 class FeedbackExists(Exception):

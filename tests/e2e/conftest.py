@@ -16,23 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.lab import ACCESS_TTL_S, CLIENT_ID, Gate, LabApp, create_client, lab_app
-from tests.live.service import Served, run_service
-
-
-class _Folder:
-    """What run_service needs of pytest's tmp_path_factory, below a folder of this folder's own,
-    so that its Ray folder is apart from the session service's."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-
-    def mktemp(self, name: str) -> Path:
-        path = self.base / name
-        path.mkdir()
-        return path
-
-    def getbasetemp(self) -> Path:
-        return self.base
+from tests.live.service import Served, ShortFolders, run_service
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +27,7 @@ def service() -> Iterator[Served]:
     short = {"MODELSHIP_AUTH__ACCESS_TTL_S": str(ACCESS_TTL_S), "MODELSHIP_AUTH__LEEWAY_S": "0"}
     saved = {k: os.environ.get(k) for k in short}
     os.environ.update(short)  # read when the service starts (and by the client set-up in run_service)
-    runner = run_service(_Folder(base))  # type: ignore[arg-type]
+    runner = run_service(ShortFolders(base))  # type: ignore[arg-type]
     try:
         served = next(runner)
     finally:

@@ -29,7 +29,7 @@ import httpx
 from modelship.contract import load_contract
 from serve.monitoring.simulate import Check, Scenario, Simulator, Timeline, checks, render, render_checks, verdict_ok
 from serve.settings import Settings
-from tests.live.service import CONTRACT, Served, held_out_split, run_service
+from tests.live.service import CONTRACT, Served, ShortFolders, held_out_split, run_service
 
 
 @dataclass(frozen=True)
@@ -125,27 +125,11 @@ class SandboxError(RuntimeError):
     """The sandbox could not run its scenario (as opposed to a check failing)."""
 
 
-class _Folders:
-    """What run_service needs of pytest's tmp_path_factory, below one short folder (Ray's socket
-    paths must fit in 107 characters)."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-
-    def mktemp(self, name: str) -> Path:
-        path = self.base / name
-        path.mkdir()
-        return path
-
-    def getbasetemp(self) -> Path:
-        return self.base
-
-
 @contextlib.contextmanager
 def sandbox_service() -> Iterator[Served]:
     """A service of the sandbox's own, in a temporary folder removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="ms-sandbox-"))
-    runner = run_service(_Folders(base))  # type: ignore[arg-type]
+    runner = run_service(ShortFolders(base))  # type: ignore[arg-type]
     try:
         try:
             served = next(runner)

@@ -209,6 +209,23 @@ def write_config(
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
+class ShortFolders:
+    """What run_service needs of pytest's tmp_path_factory, below one folder the caller chose: a
+    short one, for a service started outside the session's (Ray's Unix socket paths live below
+    the Ray folder and must fit in 107 characters)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def mktemp(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir()
+        return path
+
+    def getbasetemp(self) -> Path:
+        return self.base
+
+
 def run_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Start the service, yield it, stop it (the body of the session's `served` fixture)."""
     base = tmp_path_factory.mktemp("api")
