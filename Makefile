@@ -241,15 +241,17 @@ package: setup ## model package of production (VERSION=… for another) and the 
 	$(MS) package $(VERSION) --out $(PACKAGES_DIR)
 	$(VENV)/bin/uv build --quiet --wheel --out-dir $(PACKAGES_DIR) .
 	cp $(SERVE_CONFIG) $(PACKAGES_DIR)/serve-config.yaml
+	cp monitoring/alerts.yaml $(PACKAGES_DIR)/alerts.yaml
 
 release-asset: ## attach var/packages/ to the GitHub release RELEASE_TAG (env; needs gh and GH_TOKEN)
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-asset: set RELEASE_TAG (the tag being released)" >&2; exit 2; }
-	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml --clobber
+	gh release upload "$$RELEASE_TAG" $(PACKAGES_DIR)/model-*.tar.gz $(PACKAGES_DIR)/*.whl $(PACKAGES_DIR)/serve-config.yaml \
+		$(PACKAGES_DIR)/alerts.yaml --clobber
 
 release-download: ## the model package assets of the GitHub release RELEASE_TAG (env) into var/packages/ (needs gh, GH_TOKEN)
 	@test -n "$${RELEASE_TAG:-}" || { echo "release-download: set RELEASE_TAG (the release to deploy)" >&2; exit 2; }
 	gh release download "$$RELEASE_TAG" --dir $(PACKAGES_DIR) --clobber --pattern 'model-*.tar.gz' --pattern '*.whl' \
-		--pattern serve-config.yaml
+		--pattern serve-config.yaml --pattern alerts.yaml
 
 # tests/monitoring runs promtool: only that one Debian package for the unit job
 test-unit: setup ## fast tests: code, data, model, settings (everything but the folders the slow jobs run)

@@ -19,6 +19,10 @@ the dashboard's polls or Prometheus's scrapes) would resolve a firing alert and 
 one fire it again. Only a judged window moves an alert. Prometheus holds the same way on the
 last judged window's value, for a bounded lookback (serve/monitoring/promrules.py).
 
+The state outlives the collector: `saved()` gives it as a dict the collector writes at each
+window close, `restore()` takes it back at start, so a restarted collector neither forgets a
+firing alert nor reports it firing a second time.
+
 Pure logic: the window summaries come in as dicts (serve/monitoring/collector.py builds them),
 the transitions go out as dicts; nothing here writes, sends or sleeps.
 """
@@ -52,6 +56,9 @@ KEPT_RESOLVED = 20
 # The append-only record of every transition, in the monitoring folder (serve/monitoring/notify.py
 # writes it, modelship/monitoring/report.py reads it).
 ALERTS_FILE = "alerts.jsonl"
+# Every alert's state at the last window close, beside it (serve/monitoring/collector.py).
+ALERT_STATE_FILE = "alert-state.json"
+ALERT_STATE_FORMAT = 1
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # A summary's placeholders take a plain number format (`.2f`) or a percentage (`.0%`): both
 # have a Prometheus template equivalent (serve/monitoring/promrules.py).
@@ -392,6 +399,47 @@ class Alerts:
         if alert.streak >= alert.rule.for_windows:
             return FIRING
         return PENDING
+
+    def saved(self) -> dict[str, Any]:
+        """What `restore` takes back: each alert's state, streak and last judged figures."""
+        return {
+            "format": ALERT_STATE_FORMAT,
+            "alerts": {
+                rule: {k: getattr(a, k) for k in ("state", "streak", "value", "samples", "since", "window")}
+                for rule, a in self.alerts.items()
+            },
+            "resolved": list(self.resolved),
+        }
+
+    def restore(self, saved: Any) -> list[str]:
+        """Take back a `saved()` state. A rule no longer in the file is dropped, a new rule starts
+        inactive; a malformed entry is skipped. Returns what was not restored, for the log."""
+        if not isinstance(saved, dict) or saved.get("format") != ALERT_STATE_FORMAT:
+            return ["the saved state is not in a known format"]
+        skipped: list[str] = []
+        entries = saved.get("alerts")
+        for rule, entry in (entries if isinstance(entries, dict) else {}).items():
+            alert = self.alerts.get(rule)
+            if alert is None:
+                skipped.append(f"{rule}: no such rule any more")
+                continue
+            try:
+                state, streak = entry["state"], int(entry["streak"])
+                if state not in STATE_VALUES or streak < 0:
+                    raise ValueError(state)
+                value = None if entry["value"] is None else float(entry["value"])
+                samples = int(entry["samples"])
+                since, window = entry["since"], entry["window"]
+            except (KeyError, TypeError, ValueError):
+                skipped.append(f"{rule}: malformed entry")
+                continue
+            alert.state, alert.streak, alert.value, alert.samples = state, streak, value, samples
+            alert.since, alert.window = since, window
+        resolved = saved.get("resolved")
+        if isinstance(resolved, list):
+            kept = [r for r in resolved[: self.kept_resolved] if isinstance(r, dict)]  # newest first
+            self.resolved = deque(kept, maxlen=self.kept_resolved)
+        return skipped
 
     def snapshot(self) -> dict[str, Any]:
         """The summary's `alerts`: the active (most severe, then firing, then oldest first), the

@@ -9,7 +9,10 @@ A window [start, start + window_s) closes `grace_s` after its end, so that rows 
 replica's buffer at the boundary (at most `handoff_s` old) land in it; a row arriving later
 still is counted in the window that is open (and as late). At close the window's profile and
 summary are written atomically under `monitoring_dir`, then compacted and expired (compaction.py).
-A restart of the collector loses the open windows and its counters; closed windows are on disk.
+A restart of the collector loses the open windows and its counters; closed windows are on disk,
+and so is every alert's state (alert-state.json, written with each window), which a new
+collector takes back: an alert firing before the restart is still firing after it, and is not
+reported a second time.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import pandas as pd
 from modelship import profiling
 from modelship.contract import Contract
 from modelship.fileio import write_atomic
-from modelship.monitoring.alerts import Alerts, load_rules
+from modelship.monitoring.alerts import ALERT_STATE_FILE, Alerts, load_rules
 from modelship.monitoring.drift import NO_REFERENCE, DriftPolicy, DriftReport, assess_drift
 from modelship.monitoring.mix import prediction_mix, reference_mix
 from modelship.monitoring.performance import estimated_performance, live_performance
@@ -49,6 +52,9 @@ PROBABILITY = "probability"
 # Seconds, for the latency histogram (Prometheus buckets: cumulative counts at or below each).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KEPT_SUMMARIES = 60
+# A whylogs call costs a fixed amount whatever its size: a window's rows wait (as numpy, in the
+# window) until this many are there, or the window closes, and are profiled in one call.
+PROFILE_ROWS = 4096
 # The route whose refusals are the data-quality rate (the others' 422s are not about features).
 PREDICT_ROUTE = "/v1/predict"
 
@@ -61,7 +67,9 @@ def window_name(start: float) -> str:
 class Window:
     start: float
     end: float
-    view: Any = None  # the merged profile of the rows so far
+    view: Any = None  # the merged profile of the rows profiled so far
+    waiting: list[pd.DataFrame] = field(default_factory=list)  # rows not yet profiled
+    waiting_rows: int = 0
     probabilities: list[np.ndarray] = field(default_factory=list)
     thresholds: list[np.ndarray] = field(default_factory=list)
     versions: Counter[str] = field(default_factory=Counter)
@@ -121,7 +129,20 @@ class Collector:
         self._ticker: threading.Thread | None = None
         # A bad rules file stops the collector here, with the file and the rule in the message.
         self.alerts = Alerts(load_rules(settings.alert_rules_path))
+        self._restore_alerts()
         self.notifier = Notifier(settings, self.folder)
+
+    def _restore_alerts(self) -> None:
+        path = self.folder / ALERT_STATE_FILE
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:  # unreadable: start afresh rather than not at all
+            log.warning("alert states not restored from %s: %s", path, exc)
+            return
+        for reason in self.alerts.restore(saved):
+            log.warning("alert state not restored from %s: %s", path, reason)
 
     # -- input -----------------------------------------------------------------------------
     def _window_for(self, t: float) -> tuple[Window, bool]:
@@ -173,9 +194,10 @@ class Collector:
             versions = [v for v, m in zip(batch.versions, mask, strict=True) if m]
             frame = pd.DataFrame(rows, columns=self.features)
             frame[PROBABILITY] = batch.probabilities[mask]
-            # The one costly step (a whylogs profile of the batch): in the collector, not a replica.
-            view = profiling.profile(frame)
-            window.view = view if window.view is None else window.view.merge(view)
+            window.waiting.append(frame)
+            window.waiting_rows += len(frame)
+            if window.waiting_rows >= PROFILE_ROWS:
+                self._profile_waiting(window)
             window.probabilities.append(batch.probabilities[mask])
             window.thresholds.append(batch.thresholds[mask])
             window.versions.update(versions)
@@ -189,6 +211,15 @@ class Collector:
             if reference is not None and self.numeric:
                 cols = [self.features.index(n) for n in self.numeric]
                 window.out_of_range.update(out_of_range(rows[:, cols], self.numeric, reference.ranges))
+
+    @staticmethod
+    def _profile_waiting(window: Window) -> None:
+        """The one costly step (a whylogs profile of the rows waiting): in the collector, never a replica."""
+        if not window.waiting:
+            return
+        view = profiling.profile(pd.concat(window.waiting, ignore_index=True))
+        window.view = view if window.view is None else window.view.merge(view)
+        window.waiting, window.waiting_rows = [], 0
 
     # -- references ------------------------------------------------------------------------
     def _reference(self, version: str) -> Reference | None:
@@ -223,6 +254,7 @@ class Collector:
         return closed
 
     def _close(self, window: Window) -> dict[str, Any]:
+        self._profile_waiting(window)  # out of every open list: no ingest touches it now
         summary = self.summarise(window)
         name = window_name(window.start)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -233,6 +265,7 @@ class Collector:
             if window.view is not None:
                 write_atomic(self.folder / f"{name}.{self.tag}.profile.bin", profiling.to_bytes(window.view))
             write_atomic(self.folder / f"{name}.{self.tag}.summary.json", json.dumps(summary, indent=1))
+            write_atomic(self.folder / ALERT_STATE_FILE, json.dumps(self.alerts.saved(), indent=1))
             self.summaries.append(summary)
         # After the write: a notification never names a window that is not on disk. The
         # notifier returns at once (the webhook has its own thread).

@@ -488,15 +488,26 @@ def _first(rows: list[Row], rule: str, attr: str) -> int | None:
     return next((i for i, r in enumerate(rows) if rule in getattr(r, attr)), None)
 
 
+@dataclass(frozen=True)
+class DashboardRead:
+    """One read of the dashboard's page: its overall state and the alerts its table lists."""
+
+    at: float
+    state: str  # ok, warning, alerting, no-data, or the problem's state (down, signed-out…)
+    active: dict[str, str]  # rule -> pending | firing
+
+
 def checks(
     timeline: Timeline,
     drift_rule: str = "drift",
     quality_rule: str = "invalid_requests",
     min_labels: int = 30,
     prometheus: list[tuple[float, str]] | None = None,
+    dashboard: list[DashboardRead] | None = None,
 ) -> list[Check]:
     """The sandbox's verdict, one check per claim; `prometheus` is the drift alert's states as
-    Prometheus recorded them (time, pending|firing|inactive), None when it was not run."""
+    Prometheus recorded them (time, pending|firing|inactive), `dashboard` the dashboard's reads
+    through the scenario, the last one after it; each None when it was not run."""
     normal, drift, recovery = (timeline.phase(p) for p in (NORMAL, DRIFTED, RECOVERY))
     judged = normal + drift + recovery
     unjudged = [r for r in judged if r.verdict in (None, NOT_ENOUGH_DATA)]
@@ -540,6 +551,7 @@ def checks(
     else:
         out += _alert_checks(timeline, normal, drift, recovery, drift_rule, quality_rule)
     out.append(_prometheus_check(prometheus, drift_rule))
+    out.append(_dashboard_check(dashboard, (drift_rule, quality_rule)))
     return out
 
 
@@ -611,6 +623,24 @@ def _prometheus_check(states: list[tuple[float, str]] | None, rule: str) -> Chec
     except ValueError:
         ok = False
     return Check(name, ok, seen)
+
+
+def _dashboard_check(reads: list[DashboardRead] | None, rules: tuple[str, ...]) -> Check:
+    name = f"the dashboard showed {' and '.join(rules)} firing, then neither"
+    if reads is None:
+        return Check(name, NOT_RUN, "no dashboard was given")
+    if not reads:
+        return Check(name, False, "the dashboard was never read")
+    shown = next((r for r in reads if r.state == "alerting" and all(r.active.get(x) == FIRING for x in rules)), None)
+    last = reads[-1]
+    left = [x for x in rules if x in last.active]
+    detail = (
+        f"alerting with {', '.join(f'{k} {v}' for k, v in shown.active.items())} at {_clock(shown.at)}"
+        if shown
+        else f"never both firing in {len(reads)} reads"
+    )
+    detail += f"; at the end: {last.state}, " + (f"{', '.join(left)} still listed" if left else "neither listed")
+    return Check(name, shown is not None and not left, detail)
 
 
 def render_checks(results: list[Check]) -> str:

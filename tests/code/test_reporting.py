@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -29,6 +30,22 @@ def test_reference_profile_round_trips_through_a_file(wdbc, tmp_path):
     assert table.loc["mean_radius", "count"] == 569
     assert abs(table.loc["mean_radius", "mean"] - wdbc.mean_radius.mean()) < 1e-6
     assert table.loc["diagnosis", "missing"] == 0
+
+
+def test_a_numeric_frame_without_missing_values_gets_the_profile_of_the_general_path(wdbc):
+    numeric = wdbc.drop(columns="diagnosis")
+    fast = profile(numeric).to_pandas()
+    # a text column sends the whole frame down whylogs' general path, value checks included
+    general = profile(numeric.assign(note="x")).to_pandas().loc[fast.index, fast.columns]
+    assert fast.equals(general)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # whylogs' variance of an inf
+def test_missing_and_infinite_values_are_still_counted():
+    frame = pd.DataFrame({"a": [1.0, np.nan, np.inf, 4.0], "b": [1.0, 2.0, 3.0, 4.0]})
+    table = profile(frame).to_pandas()
+    assert table.loc["a", "counts/nan"] == 1 and table.loc["a", "counts/inf"] == 1
+    assert table.loc["b", "counts/n"] == 4 and table.loc["b", "distribution/mean"] == 2.5
 
 
 def _scores():

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_server import ServerThread
 from browser_support import (
     WIDTHS,
     Visit,
@@ -32,7 +33,7 @@ from browser_support import (
 
 from dashboard.settings import DashboardSettings
 from dashboard.web import create_app
-from tests.dashboard.conftest import ROWS, ServerThread
+from tests.dashboard.conftest import ROWS
 
 pytestmark = [
     pytest.mark.requirement("C11.3", "C11.4", "C11.6"),

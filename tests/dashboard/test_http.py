@@ -9,11 +9,12 @@ import time
 
 import httpx
 import pytest
+from asgi_server import ServerThread
 from starlette.testclient import TestClient
 
 from dashboard.settings import DashboardSettings
 from dashboard.web import create_app
-from tests.dashboard.conftest import ACCESS_TTL_S, ServerThread, api_app
+from tests.dashboard.conftest import ACCESS_TTL_S, api_app
 
 pytestmark = [
     pytest.mark.requirement("C11.3", "C9.1"),

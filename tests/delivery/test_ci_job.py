@@ -41,6 +41,7 @@ def test_model_pipeline_job_runs_in_full_and_publishes_the_package(pipeline_job:
     assert [a.name for a in archives] == ["model-v0001.tar.gz"]
     assert sorted(p.name for p in artifact.glob("*.whl")) == ["modelship-0.1.0-py3-none-any.whl"]
     assert (artifact / "serve-config.yaml").is_file()
+    assert (artifact / "alerts.yaml").read_bytes() == (ROOT / "monitoring/alerts.yaml").read_bytes()
     with tarfile.open(archives[0]) as tar:
         names = {Path(n).name for n in tar.getnames()}
     assert {"model.skops", "metadata.json", "model_card.md", "contract.yaml", "SHA256SUMS"} <= names

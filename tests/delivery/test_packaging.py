@@ -125,6 +125,10 @@ def test_the_wheel_holds_the_service_and_the_pipeline(pipeline_job):
     assert "Requires-Dist: ray[serve]==2.60.0" in metadata
     config = (pipeline_job.root / "var/packages/serve-config.yaml").read_text(encoding="utf-8")
     assert "import_path: serve.app:build" in config
+    # the alert rules the config names travel with it: a replica refuses to start without them
+    assert "alert_rules: monitoring/alerts.yaml" in config
+    shipped = (pipeline_job.root / "var/packages/alerts.yaml").read_bytes()
+    assert shipped == (pipeline_job.root / "monitoring/alerts.yaml").read_bytes()
 
 
 def test_packaging_an_unknown_version_is_a_clear_error(pipeline_job, tmp_path):

@@ -3,8 +3,10 @@ the traffic simulator (serve/monitoring/simulate.py), then judged.
 
 The chain: the service started the project's way by tests/live/service.py (`python -m serve run`,
 a registry built by api_support.build_registry with the training part's reference profile, clients,
-2-second windows, free loopback ports), a local webhook receiver for the alert sink, and a real
-Prometheus server scraping /v1/monitoring/metrics with a monitor token from a file.
+2-second windows, free loopback ports), a local webhook receiver for the alert sink, a real
+Prometheus server scraping /v1/monitoring/metrics with a monitor token from a file, and the
+dashboard (dashboard/, in a thread of this process) signed in with the monitor client, its live
+part read every second as a browser's script reads it.
 
 Two callers share `run_scenario`: tests/live/test_sandbox.py, on the test session's one service,
 and `make monitor-sandbox` (`python -m tests.live.sandbox`), which starts a service of its own,
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from asgi_server import ServerThread
 
+from dashboard.settings import DashboardSettings
+from dashboard.web import create_app
 from modelship.contract import load_contract
-from serve.monitoring.simulate import Check, Scenario, Simulator, Timeline, checks, render, render_checks, verdict_ok
+from serve.monitoring.simulate import (
+    Check,
+    DashboardRead,
+    Scenario,
+    Simulator,
+    Timeline,
+    checks,
+    render,
+    render_checks,
+    verdict_ok,
+)
 from serve.settings import Settings
 from tests.live.service import CONTRACT, Served, ShortFolders, held_out_split, run_service
 
@@ -93,9 +110,64 @@ def prometheus_for(served: Served, folder: Path) -> Iterator[Any]:
         yield server
 
 
-def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: Any = None) -> Outcome:
+# The dashboard's live part (dashboard/templates/_live.html, _content.html): its state, the
+# sign-in form's CSRF token, and a row of the active alerts table (state cell, then the rule).
+LIVE_STATE = re.compile(r'id="live-content"[^>]*\bdata-state="([^"]*)"')
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ACTIVE_ROW = re.compile(r'<td>(pending|firing)</td><th scope="row">([a-z][a-z0-9_]*)</th>')
+
+
+class DashboardWatch:
+    """The dashboard on `served`, signed in as its monitor client, its live part read every
+    `every_s` seconds in a thread until closed (what dashboard.js fetches)."""
+
+    def __init__(self, served: Served, every_s: float = 1.0) -> None:
+        self.served = served
+        self.every_s = every_s
+        self.reads: list[DashboardRead] = []
+        self._stop = threading.Event()
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> DashboardWatch:
+        no_site = str(self.served.ray_dir / "no-site")  # runbook links are not followed here
+        settings = DashboardSettings(api_url=self.served.base_url, poll_s=1, site_dir=no_site)
+        url = self._stack.enter_context(ServerThread(create_app(settings)))
+        self.client = self._stack.enter_context(httpx.Client(base_url=url, timeout=30))
+        form = self.client.get("/signin")
+        token = CSRF.search(form.text)
+        fields = {"kind": "service", "identifier": "monitor", "secret": self.served.secrets["monitor"]}
+        r = self.client.post("/signin", data={**fields, "csrf_token": token.group(1) if token else ""})
+        if r.status_code != 303:
+            self._stack.close()
+            raise SandboxError(f"the dashboard refused the monitor client's sign-in: {r.status_code}")
+        self._thread = threading.Thread(target=self._watch, name="sandbox-dashboard", daemon=True)
+        self._thread.start()
+        return self
+
+    def read(self) -> DashboardRead:
+        page = self.client.get("/live").text
+        state = LIVE_STATE.search(page)
+        active = {rule: st for st, rule in ACTIVE_ROW.findall(page)}
+        found = DashboardRead(time.time(), state.group(1) if state else "unreadable", active)
+        self.reads.append(found)
+        return found
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            with contextlib.suppress(httpx.HTTPError):  # a read lost is a gap in the record, not a verdict
+                self.read()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._stack.close()
+
+
+def run_scenario(
+    served: Served, scenario: Scenario | None = None, prometheus: Any = None, dashboard: DashboardWatch | None = None
+) -> Outcome:
     """Drive the scenario through `served` and judge it; `prometheus` (tests/prometheus_support.py),
-    when given, is a server scraping this service."""
+    when given, is a server scraping this service, `dashboard` the dashboard watching it."""
     contract = load_contract(CONTRACT)
     train, test = held_out_split()
     traffic = {"Authorization": f"Bearer {fresh_token(served, 'loader')}"}
@@ -118,7 +190,12 @@ def run_scenario(served: Served, scenario: Scenario | None = None, prometheus: A
         # the last scrape and rule evaluation after the last window's close
         time.sleep(3.0)
         states = alert_history(prometheus, "drift", timeline.rows[0].start_s, time.time())
-    return Outcome(timeline, checks(timeline, min_labels=settings.min_labels, prometheus=states), states)
+    reads = None
+    if dashboard is not None:
+        dashboard.read()  # after the last window's close: what the page says once it is over
+        reads = [r for r in dashboard.reads if r.at >= timeline.rows[0].start_s]
+    verdict = checks(timeline, min_labels=settings.min_labels, prometheus=states, dashboard=reads)
+    return Outcome(timeline, verdict, states)
 
 
 class SandboxError(RuntimeError):
@@ -174,13 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print("starting the service (Ray Serve), the webhook receiver and Prometheus ...", file=sys.stderr)
     try:
-        with sandbox_service() as served, prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus:
+        with (
+            sandbox_service() as served,
+            prometheus_for(served, served.ray_dir.parent / "prometheus") as prometheus,
+            DashboardWatch(served) as dashboard,
+        ):
             print(
                 f"service ready at {served.base_url}, Prometheus at {prometheus.url}, webhook receiver at "
-                f"{served.webhook.url if served.webhook else '(none)'}; running the scenario ...",
+                f"{served.webhook.url if served.webhook else '(none)'}, dashboard at {dashboard.client.base_url}; "
+                "running the scenario ...",
                 file=sys.stderr,
             )
-            outcome = run_scenario(served, scenario, prometheus)
+            outcome = run_scenario(served, scenario, prometheus, dashboard)
     except (SandboxError, TimeoutError, httpx.HTTPError, AssertionError) as exc:
         print(f"the sandbox could not run its scenario: {exc}", file=sys.stderr)
         return 2

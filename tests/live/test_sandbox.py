@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from serve.monitoring.simulate import DRIFTED, Check, Scenario, false_alarms
-from tests.live.sandbox import Outcome, prometheus_for, report, run_scenario
+from tests.live.sandbox import DashboardWatch, Outcome, prometheus_for, report, run_scenario
 from tests.live.service import Served
 
 pytestmark = [
@@ -36,8 +36,11 @@ SCENARIO = Scenario()
 
 @pytest.fixture(scope="module")
 def outcome(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
-    with prometheus_for(served, tmp_path_factory.mktemp("prometheus")) as prometheus:
-        result = run_scenario(served, SCENARIO, prometheus)
+    with (
+        prometheus_for(served, tmp_path_factory.mktemp("prometheus")) as prometheus,
+        DashboardWatch(served) as dashboard,
+    ):
+        result = run_scenario(served, SCENARIO, prometheus, dashboard)
     print("\n" + report(result))  # the timeline, in the captured output of a failure
     yield result
 
@@ -96,3 +99,7 @@ def test_the_webhook_received_each_firing_and_resolution(outcome: Outcome):
 
 def test_prometheus_scraping_the_service_shows_the_drift_alert_pending_firing_then_inactive(outcome: Outcome):
     claim(outcome, "Prometheus: the drift alert")
+
+
+def test_the_dashboard_shows_the_alerts_while_they_fire_and_clears_them_after(outcome: Outcome):
+    claim(outcome, "the dashboard showed")

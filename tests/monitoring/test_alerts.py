@@ -8,6 +8,7 @@ of windows in between; a window too small to judge leaves an alert as it was.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,45 @@ def test_resolved_alerts_are_kept_newest_first_and_bounded():
     run(alerts, [4, 0] * 5)
     resolved = alerts.snapshot()["resolved"]
     assert [r["window"] for r in resolved] == ["w009", "w007", "w005"]
+
+
+def test_a_restored_state_carries_on_where_the_saved_one_stopped():
+    before = Alerts([rule(), rule(id="mix", metric="positive_share_shift", runbook="runbook-mix")], kept_resolved=3)
+    run(before, [4, 5, 0, 4, 5])  # fired, resolved, then firing again
+    saved = json.loads(json.dumps(before.saved()))  # as the collector writes and reads it
+    after = Alerts([rule(), rule(id="mix", metric="positive_share_shift", runbook="runbook-mix")], kept_resolved=3)
+    assert after.restore(saved) == []
+    assert after.snapshot() == before.snapshot()
+    # Still firing: another breached window reports nothing, a normal one resolves it once.
+    assert after.evaluate(window(5, 6), T0 + 300)[1] == []
+    (resolved,) = after.evaluate(window(6, 0), T0 + 360)[1]
+    assert (resolved["from"], resolved["state"]) == (FIRING, RESOLVED)
+    assert [r["window"] for r in after.snapshot()["resolved"]] == ["w006", "w002"]
+
+
+def test_a_pending_streak_survives_a_restore():
+    before = Alerts([rule(for_windows=3)])
+    run(before, [4, 4])
+    after = Alerts([rule(for_windows=3)])
+    after.restore(before.saved())
+    (fired,) = after.evaluate(window(2, 4), T0 + 120)[1]
+    assert (fired["from"], fired["state"]) == (PENDING, FIRING)
+
+
+@pytest.mark.parametrize(
+    ("saved", "skipped"),
+    [
+        ("not a dict", ["the saved state is not in a known format"]),
+        ({"format": 99, "alerts": {}}, ["the saved state is not in a known format"]),
+        ({"format": 1, "alerts": {"gone": {}}}, ["gone: no such rule any more"]),
+        ({"format": 1, "alerts": {"drift": {"state": "exploded", "streak": 1}}}, ["drift: malformed entry"]),
+        ({"format": 1, "alerts": {"drift": {"state": FIRING}}}, ["drift: malformed entry"]),
+    ],
+)
+def test_a_saved_state_that_cannot_be_used_is_skipped_and_said(saved, skipped):
+    alerts = Alerts([rule()])
+    assert alerts.restore(saved) == skipped
+    assert alerts.alerts["drift"].state == INACTIVE and alerts.alerts["drift"].streak == 0
 
 
 def summary_of_every_part() -> dict[str, Any]:

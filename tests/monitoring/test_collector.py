@@ -20,7 +20,7 @@ from modelship import profiling
 from modelship.monitoring.drift import DRIFT, NO_DRIFT
 from modelship.monitoring.performance import MEASURED, NOT_ENOUGH_LABELS
 from serve.monitoring.buffer import Batch, Buffer, assemble
-from serve.monitoring.collector import Collector, window_name
+from serve.monitoring.collector import PROFILE_ROWS, Collector, window_name
 from serve.store import PredictionRow, Store, new_prediction_ids, utcnow
 from support import write_params
 from tests.monitoring.conftest import shifted
@@ -93,6 +93,22 @@ def test_two_replicas_rows_land_in_one_window_profile_written_atomically(setup):
     assert summary["drift"]["verdict"] == NO_DRIFT
     assert summary["model_version"] == "v0001"
     assert summary["prediction_mix"]["reference"]["positive_share"] == pytest.approx(46 / 114)
+
+
+def test_rows_wait_for_one_large_profile_call_and_none_is_lost_at_the_close(setup):
+    collector, clock, settings, data = setup
+    rows = data.test.sample(PROFILE_ROWS + 500, replace=True, random_state=0)
+    cuts = [0, PROFILE_ROWS - 100, PROFILE_ROWS + 200, len(rows)]  # the second batch crosses the threshold
+    for i in range(3):
+        part = rows.iloc[cuts[i] : cuts[i + 1]]
+        collector.ingest(batch_of(part, data.features, np.full(len(part), T0 + 1 + i)))
+    [window] = collector._open.values()
+    assert window.view is not None and profiling.row_count(window.view, "mean_radius") < len(rows)
+    assert 0 < window.waiting_rows < PROFILE_ROWS  # profiled once past the threshold, the rest waits
+    clock.t = T0 + WINDOW_S + collector.grace_s
+    [summary] = collector.tick()
+    view = profiling.read_profile(settings.monitoring_dir / f"{window_name(T0)}.{collector.tag}.profile.bin")
+    assert summary["rows"] == profiling.row_count(view, "mean_radius") == len(rows)
 
 
 def test_shifted_rows_make_a_drifted_window(setup):

@@ -15,6 +15,7 @@ from serve.monitoring.simulate import (
     NORMAL,
     RECOVERY,
     WARMUP,
+    DashboardRead,
     Row,
     Scenario,
     Timeline,
@@ -104,10 +105,17 @@ def timeline(rows: list[Row], alerts: bool = True, final_active=()) -> Timeline:
 
 
 PROMETHEUS = [(1.0, "inactive"), (2.0, "pending"), (3.0, "firing"), (4.0, "firing"), (5.0, "inactive")]
+DASHBOARD = [
+    DashboardRead(1.0, "ok", {}),
+    DashboardRead(2.0, "warning", {"drift": "pending", "invalid_requests": "pending"}),
+    DashboardRead(3.0, "alerting", {"drift": "firing", "invalid_requests": "firing"}),
+    DashboardRead(5.0, "ok", {}),
+]
+DASHBOARD_CHECK = "the dashboard showed drift and invalid_requests firing, then neither"
 
 
 def test_a_timeline_as_the_scenario_wants_it_passes_every_check():
-    results = checks(timeline(good_rows()), prometheus=PROMETHEUS)
+    results = checks(timeline(good_rows()), prometheus=PROMETHEUS, dashboard=DASHBOARD)
     assert all(c.passed for c in results), render_checks(results)
     assert verdict_ok(results) and false_alarms(timeline(good_rows())) == 0
     table = render(timeline(good_rows())).splitlines()
@@ -118,8 +126,9 @@ def failed(rows: list[Row], **kwargs) -> set[str]:
     return {
         c.name
         for c in checks(
-            timeline(rows, **{k: v for k, v in kwargs.items() if k != "prometheus"}),
+            timeline(rows, **{k: v for k, v in kwargs.items() if k not in ("prometheus", "dashboard")}),
             prometheus=kwargs.get("prometheus", PROMETHEUS),
+            dashboard=kwargs.get("dashboard", DASHBOARD),
         )
         if c.passed is False
     }
@@ -171,10 +180,24 @@ def test_prometheus_must_show_pending_then_firing_then_inactive():
     assert verdict_ok(results)
 
 
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [],
+        DASHBOARD[:2] + DASHBOARD[3:],  # never showed them firing
+        DASHBOARD[:3],  # still listed at the end
+        [DashboardRead(3.0, "alerting", {"drift": "firing"}), DASHBOARD[3]],  # only one of the two
+        [DashboardRead(3.0, "down", {"drift": "firing", "invalid_requests": "firing"}), DASHBOARD[3]],
+    ],
+)
+def test_the_dashboard_must_show_both_alerts_firing_then_neither(reads):
+    assert DASHBOARD_CHECK in failed(good_rows(), dashboard=reads)
+
+
 def test_without_alerts_in_the_summary_the_alert_checks_are_reported_not_run():
     results = checks(timeline(good_rows(), alerts=False), prometheus=PROMETHEUS)
     not_run = [c for c in results if c.passed is None]
-    assert len(not_run) == 4 and verdict_ok(results)
+    assert len(not_run) == 5 and verdict_ok(results)  # the 4 alert checks, and the dashboard's
     assert "NOT RUN" in render_checks(results)
 
 
