@@ -68,8 +68,7 @@ class Window:
     start: float
     end: float
     view: Any = None  # the merged profile of the rows profiled so far
-    waiting: list[pd.DataFrame] = field(default_factory=list)  # rows not yet profiled
-    waiting_rows: int = 0
+    waiting: list[np.ndarray] = field(default_factory=list)  # rows not yet profiled, probability last
     probabilities: list[np.ndarray] = field(default_factory=list)
     thresholds: list[np.ndarray] = field(default_factory=list)
     versions: Counter[str] = field(default_factory=Counter)
@@ -192,11 +191,8 @@ class Collector:
             window, late = self._window_for(float(start) + w / 2)
             rows = batch.features[mask]
             versions = [v for v, m in zip(batch.versions, mask, strict=True) if m]
-            frame = pd.DataFrame(rows, columns=self.features)
-            frame[PROBABILITY] = batch.probabilities[mask]
-            window.waiting.append(frame)
-            window.waiting_rows += len(frame)
-            if window.waiting_rows >= PROFILE_ROWS:
+            window.waiting.append(np.column_stack([rows, batch.probabilities[mask]]))
+            if sum(len(w) for w in window.waiting) >= PROFILE_ROWS:
                 self._profile_waiting(window)
             window.probabilities.append(batch.probabilities[mask])
             window.thresholds.append(batch.thresholds[mask])
@@ -212,14 +208,14 @@ class Collector:
                 cols = [self.features.index(n) for n in self.numeric]
                 window.out_of_range.update(out_of_range(rows[:, cols], self.numeric, reference.ranges))
 
-    @staticmethod
-    def _profile_waiting(window: Window) -> None:
+    def _profile_waiting(self, window: Window) -> None:
         """The one costly step (a whylogs profile of the rows waiting): in the collector, never a replica."""
         if not window.waiting:
             return
-        view = profiling.profile(pd.concat(window.waiting, ignore_index=True))
+        frame = pd.DataFrame(np.concatenate(window.waiting), columns=[*self.features, PROBABILITY])
+        view = profiling.profile(frame)
         window.view = view if window.view is None else window.view.merge(view)
-        window.waiting, window.waiting_rows = [], 0
+        window.waiting = []
 
     # -- references ------------------------------------------------------------------------
     def _reference(self, version: str) -> Reference | None:

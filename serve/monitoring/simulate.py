@@ -31,6 +31,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from dashboard.view import ALERTING
 from modelship.contract import Contract
 from modelship.monitoring.drift import DRIFT, NOT_ENOUGH_DATA
 from modelship.monitoring.performance import MEASURED
@@ -631,7 +632,7 @@ def _dashboard_check(reads: list[DashboardRead] | None, rules: tuple[str, ...]) 
         return Check(name, NOT_RUN, "no dashboard was given")
     if not reads:
         return Check(name, False, "the dashboard was never read")
-    shown = next((r for r in reads if r.state == "alerting" and all(r.active.get(x) == FIRING for x in rules)), None)
+    shown = next((r for r in reads if r.state == ALERTING and all(r.active.get(x) == FIRING for x in rules)), None)
     last = reads[-1]
     left = [x for x in rules if x in last.active]
     detail = (

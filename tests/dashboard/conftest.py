@@ -7,6 +7,7 @@ seconds), so that windows close and tokens renew while a test watches.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,23 @@ ACCOUNTS = {
     "dash-person": ("user", ["monitor"]),
     "dash-clinic": ("service", ["predict", "feedback"]),
 }
+
+
+# The sign-in form's CSRF token (dashboard/templates/signin.html).
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sign_in_page(client: httpx.Client) -> str:
+    r = client.get("/signin")
+    assert r.status_code == 200, r.text
+    match = CSRF.search(r.text)
+    assert match
+    return match.group(1)
+
+
+def sign_in(client: httpx.Client, identifier: str, secret: str, kind: str = "service") -> httpx.Response:
+    csrf = sign_in_page(client)
+    return client.post("/signin", data={"csrf_token": csrf, "kind": kind, "identifier": identifier, "secret": secret})
 
 
 @dataclass

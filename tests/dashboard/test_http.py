@@ -4,7 +4,6 @@ and renewed there, sign-out revoking them, and the service's failures as message
 
 from __future__ import annotations
 
-import re
 import time
 
 import httpx
@@ -14,7 +13,7 @@ from starlette.testclient import TestClient
 
 from dashboard.settings import DashboardSettings
 from dashboard.web import create_app
-from tests.dashboard.conftest import ACCESS_TTL_S, api_app
+from tests.dashboard.conftest import ACCESS_TTL_S, CSRF, api_app, sign_in, sign_in_page
 
 pytestmark = [
     pytest.mark.requirement("C11.3", "C9.1"),
@@ -25,21 +24,6 @@ pytestmark = [
         tool="pytest, httpx, uvicorn (dashboard and API app in threads)",
     ),
 ]
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def sign_in_page(client: httpx.Client) -> str:
-    r = client.get("/signin")
-    assert r.status_code == 200, r.text
-    match = CSRF.search(r.text)
-    assert match
-    return match.group(1)
-
-
-def sign_in(client: httpx.Client, identifier: str, secret: str, kind: str = "service") -> httpx.Response:
-    csrf = sign_in_page(client)
-    return client.post("/signin", data={"csrf_token": csrf, "kind": kind, "identifier": identifier, "secret": secret})
 
 
 def session_of(stack, principal: str):

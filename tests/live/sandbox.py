@@ -46,6 +46,7 @@ from serve.monitoring.simulate import (
     verdict_ok,
 )
 from serve.settings import Settings
+from tests.dashboard.conftest import sign_in
 from tests.live.service import CONTRACT, Served, ShortFolders, held_out_split, run_service
 
 
@@ -110,10 +111,9 @@ def prometheus_for(served: Served, folder: Path) -> Iterator[Any]:
         yield server
 
 
-# The dashboard's live part (dashboard/templates/_live.html, _content.html): its state, the
-# sign-in form's CSRF token, and a row of the active alerts table (state cell, then the rule).
+# The dashboard's live part (dashboard/templates/_live.html, _content.html): its state and a row
+# of the active alerts table (state cell, then the rule).
 LIVE_STATE = re.compile(r'id="live-content"[^>]*\bdata-state="([^"]*)"')
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ACTIVE_ROW = re.compile(r'<td>(pending|firing)</td><th scope="row">([a-z][a-z0-9_]*)</th>')
 
 
@@ -133,10 +133,7 @@ class DashboardWatch:
         settings = DashboardSettings(api_url=self.served.base_url, poll_s=1, site_dir=no_site)
         url = self._stack.enter_context(ServerThread(create_app(settings)))
         self.client = self._stack.enter_context(httpx.Client(base_url=url, timeout=30))
-        form = self.client.get("/signin")
-        token = CSRF.search(form.text)
-        fields = {"kind": "service", "identifier": "monitor", "secret": self.served.secrets["monitor"]}
-        r = self.client.post("/signin", data={**fields, "csrf_token": token.group(1) if token else ""})
+        r = sign_in(self.client, "monitor", self.served.secrets["monitor"])
         if r.status_code != 303:
             self._stack.close()
             raise SandboxError(f"the dashboard refused the monitor client's sign-in: {r.status_code}")

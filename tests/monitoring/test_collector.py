@@ -104,7 +104,8 @@ def test_rows_wait_for_one_large_profile_call_and_none_is_lost_at_the_close(setu
         collector.ingest(batch_of(part, data.features, np.full(len(part), T0 + 1 + i)))
     [window] = collector._open.values()
     assert window.view is not None and profiling.row_count(window.view, "mean_radius") < len(rows)
-    assert 0 < window.waiting_rows < PROFILE_ROWS  # profiled once past the threshold, the rest waits
+    waiting = sum(len(w) for w in window.waiting)
+    assert 0 < waiting < PROFILE_ROWS  # profiled once past the threshold, the rest waits
     clock.t = T0 + WINDOW_S + collector.grace_s
     [summary] = collector.tick()
     view = profiling.read_profile(settings.monitoring_dir / f"{window_name(T0)}.{collector.tag}.profile.bin")
